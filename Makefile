@@ -1,0 +1,32 @@
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint venv clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)  ## simulate a market, ingest it, resolve it, print a summary
+	$(BIN)/abm demo --workspace .abm-demo $(DEMO_ARGS)
+
+test: $(STAMP)  ## every test; PostgreSQL tests run when a server can be started
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## benchmarks: print tables, write benchmarks/results/*.json
+	$(BIN)/python benchmarks/bench_ingest.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_identity.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .abm-demo

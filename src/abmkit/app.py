@@ -1,0 +1,73 @@
+"""The one application object every face (library, CLI, API) calls: a workspace and its stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from abmkit.config.workspace import Workspace, open_workspace
+from abmkit.errors import InputError
+from abmkit.ingest.pipeline import Source, ingest_files
+from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
+from abmkit.resolve.relink import RelinkCount, relink_all
+from abmkit.status import Status, workspace_status
+from abmkit.warehouse.engine import Warehouse, open_warehouse
+from abmkit.warehouse.loads import LoadRecord, list_loads, list_quarantine
+
+
+class Abm:
+    """A workspace opened for work. Use as a context manager, or call `close()`."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self.settings = workspace.settings
+
+    @classmethod
+    def open(cls, path: Path | str = ".", overrides: dict[str, Any] | None = None) -> Abm:
+        return cls(open_workspace(Path(path), overrides))
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return open_warehouse(self.workspace.warehouse_url)
+
+    def ingest(
+        self, table: str, files: list[Path], *, preset: str | None = None,
+        mapping: Path | None = None, quarantine: bool = False,
+        on_file: Callable[[Path], None] | None = None,
+    ) -> list[LoadRecord | InputError]:  # fmt: skip
+        source = Source(preset=preset, mapping_file=mapping)
+        return ingest_files(self.warehouse, self.settings, table, files, source,
+                            quarantine=quarantine, on_file=on_file)  # fmt: skip
+
+    def relink(self) -> list[RelinkCount]:
+        return relink_all(self.warehouse, self.settings)
+
+    def status(self) -> Status:
+        return workspace_status(self.warehouse)
+
+    def duplicates(self) -> list[DuplicatePair]:
+        return find_duplicate_accounts(self.warehouse, self.settings.resolve.duplicate_threshold)
+
+    def merge(self, source_id: str, into_id: str) -> None:
+        merge_accounts(self.warehouse, source_id, into_id)
+
+    def quarantine(self, table: str | None = None) -> pa.Table:
+        return list_quarantine(self.warehouse, table).to_pyarrow()
+
+    def loads(self, limit: int = 50) -> pa.Table:
+        return list_loads(self.warehouse, limit).to_pyarrow()
+
+    def close(self) -> None:
+        if "warehouse" in self.__dict__:
+            self.warehouse.close()
+            del self.__dict__["warehouse"]
+
+    def __enter__(self) -> Abm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,219 @@
+"""The `abm` command line: parse, call one service, render. No business logic here."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+
+from abmkit.app import Abm
+from abmkit.cli import render
+from abmkit.config.workspace import init_workspace
+from abmkit.errors import AbmError, InputError
+
+app = typer.Typer(
+    help="abmkit: open-source account-based marketing on your own data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+quarantine_app = typer.Typer(help="List and export rows that loads set aside.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+console = Console()
+err = Console(stderr=True)
+
+
+class Table(str, Enum):
+    accounts = "accounts"
+    contacts = "contacts"
+    opportunities = "opportunities"
+    touches = "touches"
+    intent = "intent"
+    campaigns = "campaigns"
+    ip_ranges = "ip_ranges"
+
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace folder (default: current folder).")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting for this run, e.g. --set resolve.name_match_"
+                 "threshold=85 (repeatable; highest layer, above file and ABM_* environment)."),
+]  # fmt: skip
+
+
+def overrides(pairs: list[str] | None) -> dict:
+    """`a.b=1` pairs → {"a": {"b": 1}}; values are read as YAML scalars."""
+    out: dict = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise AbmError(f"--set needs KEY=VALUE, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return out
+
+
+def open_app(workspace: Path, sets: list[str] | None) -> Abm:
+    return Abm.open(workspace, overrides(sets))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing abmkit.yaml.")] = False,
+) -> None:
+    """Create a workspace: a folder with a documented abmkit.yaml."""
+    ws = init_workspace(directory, force=force)
+    console.print(f"Workspace ready: [bold]{ws.config_file}[/] (warehouse: {ws.warehouse_url})")
+
+
+@app.command()
+def ingest(
+    table: Annotated[Table, typer.Argument(help="Canonical table to load into.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files.")],
+    preset: Annotated[str | None, typer.Option(help="salesforce, hubspot, bombora, or a "
+                                               "mapping named under ingest.mappings.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="YAML column-mapping file.")] = None,
+    quarantine: Annotated[bool, typer.Option(help="Load good rows; keep bad rows, with "
+                                             "reasons, in the quarantine table.")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:  # fmt: skip
+    """Load files into a canonical table: validated, atomic per file, idempotent."""
+    with open_app(workspace, set_) as abm, render.file_progress(console, len(files)) as step:
+        results = abm.ingest(table.value, files, preset=preset, mapping=mapping,
+                             quarantine=quarantine, on_file=step)  # fmt: skip
+    render.load_summary(console, err, results)
+    if any(isinstance(r, InputError) for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def resolve(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
+    """Re-link contacts, touches, intent and opportunities to accounts (after late loads)."""
+    with open_app(workspace, set_) as abm:
+        render.relink(console, abm.relink())
+        render.match_rates(console, abm.status().match_rates)
+
+
+@app.command()
+def status(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
+    """Rows per table, match rates per source, loads and quarantine."""
+    with open_app(workspace, set_) as abm:
+        render.status(console, abm.status())
+
+
+@app.command()
+def loads(
+    limit: Annotated[int, typer.Option(help="How many of the latest loads.")] = 20,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """The record of recent loads: file, checksum, rows, outcome."""
+    with open_app(workspace, set_) as abm:
+        render.arrow_table(console, abm.loads(limit), title="Loads")
+
+
+@app.command()
+def duplicates(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
+    """Likely duplicate accounts (same domain, or names at or above resolve.duplicate_threshold)."""
+    with open_app(workspace, set_) as abm:
+        render.duplicates(console, abm.duplicates())
+
+
+@app.command()
+def merge(
+    source_id: Annotated[str, typer.Argument(help="Account to merge away.")],
+    into_id: Annotated[str, typer.Argument(help="Account that survives.")],
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Merge one account into another, keeping every touch, contact and custom attribute."""
+    with open_app(workspace, set_) as abm:
+        abm.merge(source_id, into_id)
+    console.print(f"Merged {source_id} into {into_id}.")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    table: Annotated[Table | None, typer.Option(help="Only this table.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Show quarantined rows with file, row, column and reason."""
+    with open_app(workspace, set_) as abm:
+        rows = abm.quarantine(table.value if table else None)
+    render.arrow_table(console, rows.drop_columns(["raw"]), title="Quarantine")
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    out: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    table: Annotated[Table | None, typer.Option(help="Only this table.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Write quarantined rows (with the original values) to a CSV file for fixing."""
+    import pyarrow.csv as pacsv
+
+    with open_app(workspace, set_) as abm:
+        rows = abm.quarantine(table.value if table else None)
+    pacsv.write_csv(rows, out)
+    console.print(f"Wrote {rows.num_rows} quarantined problems to {out}")
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(help="Companies in the simulated market.")] = 5000,
+    months: Annotated[int, typer.Option(help="Months of history to simulate.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same market.")] = 7,
+    serve: Annotated[bool, typer.Option(help="Start the web UI afterwards (later issue).")] = False,
+    workspace: WorkspaceOpt = Path(".abm-demo"),
+    set_: SetOpt = None,
+) -> None:
+    """Simulate a B2B market, ingest it through the real path, resolve it, and summarize."""
+    from abmkit.demo import run_demo
+
+    with render.stage_progress(console) as progress:
+        summary = run_demo(workspace, accounts=accounts, months=months, seed=seed,
+                           overrides=overrides(set_), progress=progress)  # fmt: skip
+    render.demo_summary(console, summary)
+    if serve:
+        console.print("[yellow]The web UI arrives with a later release; --serve does nothing yet.")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Argument(help="Folder to write the market's files into.")],
+    accounts: Annotated[int, typer.Option(help="Companies in the market.")] = 5000,
+    months: Annotated[int, typer.Option(help="Months of history.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    touch_scale: Annotated[float, typer.Option(help="Multiply activity volume.")] = 1.0,
+) -> None:
+    """Write a simulated market as the files a user would bring (truth kept apart in truth/)."""
+    from abmkit.simulate import MarketConfig, simulate_market
+
+    cfg = MarketConfig(accounts=accounts, months=months, seed=seed, touch_scale=touch_scale)
+    with render.stage_progress(console) as progress:
+        manifest = simulate_market(cfg, out, progress=progress)
+    render.manifest(console, manifest)
+
+
+def main() -> None:
+    """Entry point: user mistakes print one clear message and exit non-zero, no traceback."""
+    try:
+        app()
+    except AbmError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)

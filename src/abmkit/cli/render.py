@@ -1,0 +1,139 @@
+"""How the CLI shows results: Rich tables and progress bars. Presentation only."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from abmkit.errors import InputError
+from abmkit.warehouse.loads import LoadRecord
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)  # fmt: skip
+
+
+@contextlib.contextmanager
+def file_progress(console: Console, total: int) -> Iterator[Callable[[Path], None]]:
+    with _progress(console) as bar:
+        task = bar.add_task("loading", total=total)
+        started = [False]
+
+        def step(path: Path) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=f"loading {path.name}")
+
+        yield step
+
+
+@contextlib.contextmanager
+def stage_progress(console: Console) -> Iterator[Callable[[str, float], None]]:
+    """A callback `progress(stage, fraction)` drawn as one bar."""
+    with _progress(console) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.update(task, description=stage, completed=max(0.0, min(1.0, fraction)))
+
+        yield update
+
+
+def load_summary(console: Console, err: Console, results: list[LoadRecord | InputError]) -> None:
+    table = Table(title="Ingest summary")
+    for col in ("file", "read", "inserted", "updated", "unchanged", "quarantined", "unmatched",
+                "seconds"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "file" else "right")
+    for r in results:
+        if isinstance(r, LoadRecord):
+            table.add_row(Path(r.file).name, *(f"{v:,}" for v in (
+                r.rows_read, r.inserted, r.updated, r.unchanged, r.quarantined, r.unmatched)),
+                f"{r.seconds:.2f}")  # fmt: skip
+    if table.row_count:
+        console.print(table)
+    for r in results:
+        if isinstance(r, InputError):
+            err.print(f"[red]rejected:[/] {escape(str(r))}", highlight=False)
+            err.print("  Nothing from this file was loaded. Fix the rows above, or load the good "
+                      "rows with --quarantine.")  # fmt: skip
+
+
+def relink(console: Console, counts) -> None:
+    table = Table(title="Re-linked to accounts")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("links changed", justify="right")
+    for c in counts:
+        table.add_row(c.table, f"{c.rows:,}", f"{c.changed:,}")
+    console.print(table)
+
+
+def match_rates(console: Console, rates) -> None:
+    table = Table(title="Match rates to accounts")
+    for col in ("table", "source", "rows", "matched", "rate", "how"):
+        table.add_column(col, justify="right" if col in ("rows", "matched", "rate") else "left")
+    for r in rates:
+        how = ", ".join(f"{m} {n:,}" for m, n in sorted(r.by_method.items(), key=lambda x: -x[1]))
+        table.add_row(r.table, r.source, f"{r.rows:,}", f"{r.matched:,}", f"{r.rate:.1%}", how)
+    console.print(table)
+
+
+def status(console: Console, st) -> None:
+    table = Table(title="Canonical tables")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in st.tables.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    match_rates(console, st.match_rates)
+    console.print(f"Loads: {st.loads:,} ({st.rejected_loads:,} rejected) · quarantined rows: "
+                  f"{st.quarantined_rows:,}")  # fmt: skip
+
+
+def duplicates(console: Console, pairs) -> None:
+    if not pairs:
+        console.print("No likely duplicate accounts.")
+        return
+    table = Table(title=f"{len(pairs)} likely duplicate pairs")
+    for col in ("account", "name", "other account", "other name", "score", "why"):
+        table.add_column(col)
+    for p in pairs:
+        table.add_row(p.account_id, p.name or "", p.other_account_id, p.other_name or "",
+                      f"{p.score:.0f}", p.reason)  # fmt: skip
+    console.print(table)
+    console.print("Merge one pair with: abm merge OTHER_ACCOUNT ACCOUNT")
+
+
+def arrow_table(console: Console, data: pa.Table, title: str) -> None:
+    table = Table(title=f"{title} ({data.num_rows:,})")
+    for col in data.column_names:
+        table.add_column(col)
+    for row in data.to_pylist():
+        table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))
+    console.print(table)
+
+
+def manifest(console: Console, m) -> None:
+    table = Table(title="Simulated market files")
+    table.add_column("kind")
+    table.add_column("files", justify="right")
+    table.add_column("rows", justify="right")
+    for kind, paths in m.files.items():
+        table.add_row(kind, str(len(paths)), f"{m.counts.get(kind, 0):,}")
+    console.print(table)
+    console.print(f"Hidden truth (never loaded as features): {m.truth_dir}")
+
+
+def demo_summary(console: Console, summary) -> None:
+    from abmkit.demo import print_summary
+
+    print_summary(console, summary)

@@ -1,0 +1,324 @@
+"""Load files into one canonical table: read → map → type → check → derive → link → upsert.
+
+Reading, typing and checking happen in a local DuckDB; only good rows travel to the warehouse,
+where linking and the upsert run inside one transaction together with the quarantine rows and the
+load records. Files of the same shape are processed as one batch (a year of weekly intent files
+costs one pass), yet each file stays all-or-nothing: a file with a bad row is rejected whole
+(unless `quarantine`), and a failure or a kill before the commit leaves the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import ibis.expr.datatypes as idt
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from abmkit.config.settings import Settings
+from abmkit.errors import InputError, Problem
+from abmkit.ingest.derive import derive
+from abmkit.ingest.mapping import Mapping, load_mapping_file, plan_columns
+from abmkit.ingest.presets import auto as auto_mapping
+from abmkit.ingest.presets import preset as find_preset
+from abmkit.ingest.presets import resolve_extends
+from abmkit.ingest.readers import (
+    FILE,
+    ROW,
+    RawBatch,
+    RawFile,
+    combine,
+    local_engine,
+    peek_field_count,
+    read_file,
+)
+from abmkit.ingest.validate import build_typed, collect, conflicting_keys, required_columns_missing
+from abmkit.resolve.link import assign_account_ids, link_records, parent_links
+from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.loads import LoadRecord, quarantine_rows, record_load
+from abmkit.warehouse.merge import upsert
+from abmkit.warehouse.schemas import CANONICAL, TableSpec
+
+PAUSE_ENV = "ABMKIT_TEST_PAUSE_BEFORE_COMMIT"  # crash tests: hold the transaction open here
+Result = LoadRecord | InputError
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a file's mapping comes from: a preset name, a mapping file, or neither (auto)."""
+
+    preset: str | None = None
+    mapping_file: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return self.preset or (str(self.mapping_file) if self.mapping_file else "auto")
+
+
+def choose_mapping(source: Source, table: str, path: Path, settings: Settings) -> Mapping:
+    configured = settings.ingest.mappings
+    if source.mapping_file:
+        mapping = load_mapping_file(source.mapping_file)
+        count = peek_field_count(path) if mapping.extends == "bombora" else 0
+        mapping = resolve_extends(mapping, table, column_count=count, configured=configured)
+    elif source.preset:
+        count = peek_field_count(path)
+        mapping = find_preset(source.preset, table, column_count=count, configured=configured)
+    else:
+        mapping = auto_mapping(table)
+    if mapping.table and mapping.table != table:
+        raise InputError.single(str(path), f"the mapping is for {mapping.table}, not {table}")
+    return mapping
+
+
+def ingest_files(
+    wh: Warehouse, settings: Settings, table: str, paths: list[Path], source: Source = Source(),
+    *, quarantine: bool = False, on_file: Callable[[Path], None] | None = None,
+) -> list[Result]:  # fmt: skip
+    """Load each file all-or-nothing; a rejected file does not stop the others.
+
+    Returns, in the order of `paths`, a LoadRecord per loaded file or the InputError that
+    rejected it (a rejected file is also recorded in the loads table).
+    """
+    spec = CANONICAL[table]
+    results: dict[int, Result] = {}
+    engine = local_engine()
+    try:
+        batches: dict[tuple, list[tuple[int, RawFile]]] = {}
+        for i, path in enumerate(paths):
+            if on_file:
+                on_file(path)
+            try:
+                mapping = choose_mapping(source, table, path, settings)
+                raw = _read(path, engine, mapping, settings)
+            except InputError as exc:
+                results[i] = _rejected(wh, spec, path, source, exc)
+                continue
+            shape = (mapping.model_dump_json(), tuple(raw.columns))
+            batches.setdefault(shape, []).append((i, raw))
+        for shape, members in batches.items():
+            mapping = Mapping.model_validate_json(shape[0])
+            loaded = ingest_batch(wh, settings, spec, [r for _, r in members], mapping, source,
+                                  engine=engine, quarantine=quarantine)  # fmt: skip
+            results.update({i: res for (i, _), res in zip(members, loaded, strict=True)})
+    finally:
+        engine.disconnect()
+    return [results[i] for i in range(len(paths))]
+
+
+def ingest_file(wh: Warehouse, settings: Settings, table: str, path: Path,
+                source: Source = Source(), *, quarantine: bool = False) -> LoadRecord:  # fmt: skip
+    """Load one file; raise its InputError if it was rejected."""
+    (result,) = ingest_files(wh, settings, table, [path], source, quarantine=quarantine)
+    if isinstance(result, InputError):
+        raise result
+    return result
+
+
+def _read(path: Path, engine, mapping: Mapping, settings: Settings) -> RawFile:
+    return read_file(path, engine, header=mapping.header, names=mapping.names,
+                     encoding=mapping.encoding,
+                     max_field_bytes=settings.ingest.max_field_bytes)  # fmt: skip
+
+
+def ingest_batch(
+    wh: Warehouse, settings: Settings, spec: TableSpec, raws: list[RawFile], mapping: Mapping,
+    source: Source, *, engine, quarantine: bool,
+) -> list[Result]:  # fmt: skip
+    clock = time.perf_counter()
+    batch = combine(raws)
+    records = [_record(spec, raw, source) for raw in raws]
+    try:
+        good, bad, attributes = _check(engine, batch, spec, mapping, settings)
+    except InputError as exc:  # a file-level problem (e.g. a missing column) rejects them all
+        return [_rejected(wh, spec, r.path, source, exc) for r in raws]
+    by_file = {str(r.path): [p for p in bad if p.file == str(r.path)] for r in raws}
+    rejected = {i for i, r in enumerate(raws) if by_file[str(r.path)]} if not quarantine else set()
+    if rejected:
+        good = good.filter(~good[FILE].isin(sorted(rejected)))
+    keep = [i for i in range(len(raws)) if i not in rejected]
+    if keep:
+        with wh.transaction():
+            _load(wh, spec, good, attributes, settings, records)
+            seconds = (time.perf_counter() - clock) / len(raws)
+            for i in keep:
+                records[i].seconds = seconds
+                _quarantine(wh, raws[i], by_file[str(raws[i].path)], records[i])
+                record_load(wh, records[i])
+            _pause_for_crash_test()
+    limit = settings.ingest.max_problems_shown
+    return [
+        _rejected(wh, spec, r.path, source, InputError(by_file[str(r.path)], limit=limit), r)
+        if i in rejected else records[i]
+        for i, r in enumerate(raws)
+    ]  # fmt: skip
+
+
+def _record(spec: TableSpec, raw: RawFile, source: Source) -> LoadRecord:
+    return LoadRecord(f"load_{uuid.uuid4().hex[:12]}", spec.name, str(raw.path), raw.checksum,
+                      source.label, _now(), rows_read=raw.rows_read)  # fmt: skip
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings: Settings):
+    """Typed, derived good rows; every problem; custom attributes in long form."""
+    first = str(batch.path(0))
+    targets, attribute_columns = plan_columns(mapping, batch.columns, list(spec.columns), first)
+    required_columns_missing(spec, targets, mapping, first)
+    typed = build_typed(batch, spec, targets, mapping, settings.ingest.date_order,
+                        settings.ingest.max_field_bytes)  # fmt: skip
+    derived = engine.create_table(ibis.util.gen_name("derived"),
+                                  derive(engine, spec, typed.table, settings), temp=True)
+    keyed = derived.mutate(_key=_provisional_key(spec, derived))
+    key_source = targets.get(spec.key, spec.key)
+    problems = ibis.union(typed.problems, conflicting_keys(keyed, "_key", key_source),
+                          *_derived_problems(spec, keyed, targets))  # fmt: skip
+    problems = engine.create_table(ibis.util.gen_name("problems"), problems, temp=True)
+    bad = collect(problems, batch)
+    bad_rows = problems.select(FILE, "row").distinct()
+    good = keyed.anti_join(bad_rows, (keyed[FILE] == bad_rows[FILE]) & (keyed[ROW] == bad_rows.row))
+    order = [ibis.desc(FILE), ROW]  # a later file wins over an earlier one, as if loaded after it
+    ranked = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
+    good = ranked.filter(ranked._n == 0).drop("_n", "_key")
+    attributes = _attributes_long(batch, attribute_columns) if spec.custom_attributes else None
+    return good, bad, attributes
+
+
+def _provisional_key(spec: TableSpec, t: ir.Table) -> ir.StringValue:
+    if spec.name == "accounts":  # no ID yet: the same domain, else the same name, is one account
+        prefixes = {"account_id": "", "domain": "d:", "name_key": "n:"}
+        parts = [prefix + t[c] for c, prefix in prefixes.items() if c in t.columns]
+        return ibis.coalesce(*parts, "r:" + t[FILE].cast(idt.string) + ":" + t[ROW].cast(idt.string))
+    return t[spec.key].cast(idt.string)
+
+
+def _derived_problems(spec: TableSpec, t: ir.Table, targets: dict[str, str]) -> list[ir.Table]:
+    checks = []
+    if spec.name == "ip_ranges":
+        for col, num in (("start_ip", "start_num"), ("end_ip", "end_num")):
+            if col in targets:
+                checks.append((t[num].isnull() & t[col].notnull(), targets[col],
+                               "not an IPv4 address"))  # fmt: skip
+    if spec.name == "intent" and "domain" in targets:
+        checks.append((t.domain.isnull(), targets["domain"], "not a company domain"))
+    return [
+        t.filter(cond).select(t[FILE], row=t[ROW], column_name=ibis.literal(col),
+                              reason=ibis.literal(reason))  # fmt: skip
+        for cond, col, reason in checks
+    ]
+
+
+def _attributes_long(batch: RawBatch, columns: dict[str, str]) -> ir.Table | None:
+    if not columns:
+        return None
+    t = batch.table.select(FILE, ROW, **{name: batch.table[src] for name, src in columns.items()})
+    long = t.pivot_longer(~ibis.selectors.cols(FILE, ROW), names_to="name", values_to="value")
+    return long.filter(long.value.notnull())
+
+
+def _load(wh: Warehouse, spec: TableSpec, good: ir.Table, attributes: ir.Table | None,
+          settings: Settings, records: list[LoadRecord]) -> None:  # fmt: skip
+    staged = wh.stage(good.to_pyarrow_batches(chunk_size=250_000), prefix=spec.name)
+    if spec.name == "accounts":
+        linked = assign_account_ids(wh, staged)
+    elif spec.resolves_accounts:
+        linked = link_records(wh, spec, staged, settings)
+    else:
+        linked = staged
+    stamp = _now()
+    by_file = ibis.cases(*[(linked[FILE] == i, r.load_id) for i, r in enumerate(records)])
+    linked = linked.mutate(load_id=by_file, loaded_at=ibis.literal(stamp, idt.timestamp))
+    ready = wh.con.create_table(ibis.util.gen_name("ready"), linked, temp=True)
+    columns = [c for c in ready.columns if c in wh.table(spec.name).columns]
+    compare = [c for c in spec.content_columns if c in columns]
+    counts = upsert(wh, spec.name, ready.select(FILE, *columns), spec.key, compare, by=FILE)
+    unmatched = _unmatched_by_file(ready) if spec.resolves_accounts else {}
+    for i, record in enumerate(records):
+        c = counts.get(i)
+        if c is not None:
+            record.inserted, record.updated, record.unchanged = c.inserted, c.updated, c.unchanged
+        record.unmatched = unmatched.get(i, 0)
+    if attributes is not None:
+        _load_attributes(wh, spec, ready, attributes, stamp)
+    if spec.name == "accounts":
+        _link_parents(wh)
+
+
+def _unmatched_by_file(ready: ir.Table) -> dict[int, int]:
+    rows = ready.filter(ready.account_id.isnull()).group_by(FILE).agg(n=ibis._.count())
+    return {int(r[FILE]): int(r["n"]) for r in rows.to_pyarrow().to_pylist()}
+
+
+def _load_attributes(wh: Warehouse, spec: TableSpec, ready: ir.Table, attributes: ir.Table,
+                     stamp: dt.datetime) -> None:  # fmt: skip
+    """Custom columns become (entity, entity_id, name, value) rows, upserted like the rest."""
+    long = wh.stage(attributes.to_pyarrow_batches(chunk_size=250_000), prefix="attrs")
+    ids = ready.select(FILE, ROW, "load_id", _entity_id=ready[spec.key])
+    joined = long.join(ids, [FILE, ROW])
+    entity = spec.name.removesuffix("s")
+    rows = joined.select(
+        attribute_id=ibis.literal(entity + "|") + joined._entity_id + "|" + joined.name,
+        entity=ibis.literal(entity), entity_id=joined._entity_id, name=joined.name,
+        value=joined.value, load_id=joined.load_id, loaded_at=ibis.literal(stamp, idt.timestamp),
+    )  # fmt: skip
+    latest = rows.mutate(_n=ibis.row_number().over(group_by="attribute_id",
+                                                   order_by=ibis.desc("load_id")))  # fmt: skip
+    upsert(wh, "attributes", latest.filter(latest._n == 0).drop("_n"), "attribute_id",
+           ["entity", "entity_id", "name", "value"])  # fmt: skip
+
+
+def _link_parents(wh: Warehouse) -> None:
+    links = parent_links(wh)
+    if int(links.count().execute()):
+        wh.con.upsert("accounts", links, on="account_id")
+
+
+def _quarantine(wh: Warehouse, raw: RawFile, bad: list[Problem], record: LoadRecord) -> None:
+    rows = sorted({p.row for p in bad if p.row is not None})
+    raw_rows = _raw_rows(raw, rows) if rows else {}
+    record.quarantined = len(rows)
+    table = pa.table({
+        "load_id": [record.load_id] * len(bad), "table_name": [record.table_name] * len(bad),
+        "file": [p.file for p in bad], "row": [p.row for p in bad],
+        "column_name": [p.column for p in bad], "reason": [p.reason for p in bad],
+        "raw": [raw_rows.get(p.row, "") for p in bad],
+    })  # fmt: skip
+    quarantine_rows(wh, record.table_name, record.file, table)
+
+
+def _raw_rows(raw: RawFile, rows: list[int]) -> dict[int, str]:
+    wanted = ibis.memtable({ROW: pa.array(rows, pa.int64())})
+    found = raw.table.semi_join(wanted, ROW).to_pyarrow().to_pylist()
+    return {r.pop(ROW): json.dumps(r, ensure_ascii=False) for r in found}
+
+
+def _rejected(wh: Warehouse, spec: TableSpec, path: Path, source: Source, exc: InputError,
+              raw: RawFile | None = None) -> InputError:  # fmt: skip
+    """Record a rejected file in the loads table (outcome and reason); no data table changes."""
+    record = LoadRecord(f"load_{uuid.uuid4().hex[:12]}", spec.name, str(path),
+                        raw.checksum if raw else "", source.label, _now(),
+                        rows_read=raw.rows_read if raw else 0, outcome="rejected",
+                        message=str(exc)[:4000], problems=exc.problems)  # fmt: skip
+    try:
+        record_load(wh, record)
+    except Exception:  # the load record is a courtesy; never mask the real error
+        pass
+    return exc
+
+
+def _pause_for_crash_test() -> None:
+    marker = os.environ.get(PAUSE_ENV)
+    if marker:
+        Path(marker).write_text("paused before commit\n")
+        time.sleep(3600)

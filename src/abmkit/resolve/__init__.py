@@ -1,0 +1,1 @@
+"""Identity resolution: domains, names, fuzzy matches, links to accounts, duplicates."""

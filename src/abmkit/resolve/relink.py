@@ -1,0 +1,57 @@
+"""Re-link whole tables to accounts — after accounts, contacts or IP ranges arrive late, after a
+merge, or after a threshold changed. Only rows whose link changes are written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from abmkit.config.settings import Settings
+from abmkit.resolve.link import LINK_COLUMNS, link_records
+from abmkit.resolve.names import normalize_company_name
+from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.merge import upsert
+from abmkit.warehouse.schemas import CANONICAL
+
+# IP ranges and contacts first: touches are linked through them.
+RELINK_ORDER = ("ip_ranges", "contacts", "opportunities", "intent", "touches")
+
+
+@dataclass(frozen=True)
+class RelinkCount:
+    table: str
+    rows: int
+    changed: int
+
+
+def with_name_keys(wh: Warehouse, t: ir.Table) -> ir.Table:
+    """Add `account_name_key` (normalized company name) for tables that carry account_name."""
+    if "account_name" not in t.columns:
+        return t
+    names = t.select("account_name").distinct().to_pyarrow()["account_name"].to_pylist()
+    names = [n for n in names if n is not None]
+    keys = pa.table({
+        "_an": pa.array(names, pa.string()),
+        "account_name_key": pa.array([normalize_company_name(n) for n in names], pa.string()),
+    })  # fmt: skip
+    lookup = wh.stage(keys, prefix="names")
+    return t.left_join(lookup, t.account_name == lookup._an).drop("_an")
+
+
+def relink_all(wh: Warehouse, settings: Settings) -> list[RelinkCount]:
+    """Re-link every table that refers to accounts; one transaction for all."""
+    out = []
+    with wh.transaction():
+        for name in RELINK_ORDER:
+            spec = CANONICAL[name]
+            table = wh.table(name)
+            given = ibis.cases((table.match_method == "id", table.account_id), else_=None)
+            current = with_name_keys(wh, table.mutate(account_id=given.cast("string")))
+            linked = link_records(wh, spec, current, settings)
+            rows = linked.select(spec.key, *LINK_COLUMNS)
+            counts = upsert(wh, name, rows, spec.key, LINK_COLUMNS)
+            out.append(RelinkCount(name, counts.updated + counts.unchanged, counts.updated))
+    return out

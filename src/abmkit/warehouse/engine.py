@@ -1,0 +1,138 @@
+"""The analytics store: an Ibis connection plus the few things Ibis leaves to each engine.
+
+Everything engine-specific lives in this one module: opening a transaction, and bulk-loading Arrow
+data into a temporary table (`COPY` on PostgreSQL, Arrow registration on DuckDB). Analytics code
+elsewhere only sees Ibis tables and expressions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from abmkit.errors import EngineError
+from abmkit.warehouse.schemas import CANONICAL, SYSTEM
+
+ArrowData = pa.Table | pa.RecordBatchReader
+
+
+class Warehouse:
+    """A connection to the analytics store with the canonical tables in place."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            if url.startswith("duckdb://"):
+                Path(url.removeprefix("duckdb://")).parent.mkdir(parents=True, exist_ok=True)
+            self.con = ibis.connect(url)
+        except Exception as exc:  # the driver's own message says what is wrong
+            raise EngineError(f"cannot open warehouse {url!r}: {exc}") from exc
+        self.engine = self.con.name
+        self._in_transaction = False
+
+    # -- tables ---------------------------------------------------------------------------
+    def ensure_tables(self) -> None:
+        """Create any missing canonical and system table (never alters existing ones)."""
+        existing = set(self.con.list_tables())
+        wanted = {name: spec.schema for name, spec in CANONICAL.items()} | SYSTEM
+        for name, schema in wanted.items():
+            if name not in existing:
+                self.con.create_table(name, schema=schema)
+
+    def table(self, name: str) -> ir.Table:
+        return self.con.table(name)
+
+    def count(self, name: str) -> int:
+        return int(self.con.table(name).count().execute())
+
+    # -- transactions ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing: statements inside either all commit or none do."""
+        if self._in_transaction:
+            yield
+            return
+        self._in_transaction = True
+        try:
+            if self.engine == "postgres":
+                with self.con.con.transaction():
+                    yield
+            else:
+                self.con.con.begin()
+                try:
+                    yield
+                except BaseException:
+                    self.con.con.rollback()
+                    raise
+                self.con.con.commit()
+        finally:
+            self._in_transaction = False
+
+    # -- bulk loads -----------------------------------------------------------------------
+    def stage(self, data: ArrowData, *, prefix: str = "stage") -> ir.Table:
+        """Load Arrow data into a new temporary table and return it as an Ibis table."""
+        name = f"_{prefix}_{uuid.uuid4().hex[:10]}"
+        schema = ibis.Schema.from_pyarrow(data.schema)
+        if self.engine == "duckdb":
+            view = f"{name}_arrow"
+            self.con.con.register(view, data)
+            try:
+                self.con.con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{view}"')
+            finally:
+                self.con.con.unregister(view)
+        elif self.engine == "postgres":
+            self.con.create_table(name, schema=schema, temp=True)
+            self._copy_into(name, data)
+        else:  # other engines: Ibis's own path, correct if not the fastest
+            table = data.read_all() if isinstance(data, pa.RecordBatchReader) else data
+            self.con.create_table(name, obj=table, temp=True)
+        return self.con.table(name)
+
+    def _copy_into(self, name: str, data: ArrowData) -> None:
+        """PostgreSQL `COPY ... FROM STDIN` in CSV, streamed batch by batch."""
+        cols = ", ".join(f'"{c}"' for c in data.schema.names)
+        sql = f'COPY "{name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+        batches = data if isinstance(data, pa.RecordBatchReader) else data.to_batches(100_000)
+        options = pacsv.WriteOptions(include_header=False)
+        with self.con.con.cursor() as cur, cur.copy(sql) as copy:
+            for batch in batches:
+                buf = io.BytesIO()
+                pacsv.write_csv(pa.Table.from_batches([batch]), buf, options)
+                copy.write(buf.getvalue())
+
+    def drop(self, name: str) -> None:
+        self.con.drop_table(name, force=True)
+
+    def execute_sql(self, sql: str, *, table: str | None = None) -> None:
+        """Run one statement; a failure is re-raised with the table and the SQL."""
+        try:
+            cursor = self.con.raw_sql(sql)
+        except Exception as exc:
+            raise EngineError(str(exc).splitlines()[0], table=table, sql=sql) from exc
+        if cursor is not None and cursor is not self.con.con:  # DuckDB returns the connection
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_warehouse(url: str) -> Warehouse:
+    """Connect and make sure every canonical table exists."""
+    wh = Warehouse(url)
+    wh.ensure_tables()
+    return wh

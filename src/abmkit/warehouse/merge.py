@@ -1,0 +1,68 @@
+"""Upsert staged rows into a canonical table by natural key, counting what changed.
+
+A row is *inserted* when its key is new, *updated* when any content column differs (NULL-safe),
+*unchanged* otherwise; unchanged rows are not written at all, so loading the same file twice
+changes nothing. Only the columns the file provided are compared and written: a HubSpot export
+without revenue does not erase the revenue a Salesforce export gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from abmkit.warehouse.engine import Warehouse
+
+STATUS = "_status"
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def classify(target: ir.Table, staged: ir.Table, key: str, compare: list[str]) -> ir.Table:
+    """`staged` plus a `_status` column: inserted, updated or unchanged against `target`."""
+    staged = staged.view()  # a finished relation, even when it comes out of a join
+    old = target.select(key, *compare).rename({f"_old_{c}": c for c in [key, *compare]})
+    joined = staged.left_join(old, staged[key] == old[f"_old_{key}"])
+    changed = [~joined[c].identical_to(joined[f"_old_{c}"]) for c in compare]
+    status = ibis.cases(
+        (joined[f"_old_{key}"].isnull(), "inserted"),
+        (ibis.or_(*changed) if changed else ibis.literal(False), "updated"),
+        else_="unchanged",
+    )
+    return joined.select(*staged.columns, **{STATUS: status})
+
+
+def upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: list[str],
+           *, by: str | None = None) -> MergeCounts | dict[int, MergeCounts]:  # fmt: skip
+    """Write new and changed rows of `staged` into `table`; `compare` are the content columns.
+
+    With `by`, counts come back per value of that column (e.g. per file of a batch).
+    """
+    changes = wh.con.create_table(
+        ibis.util.gen_name("changes"),
+        classify(wh.table(table), staged, key, compare).filter(lambda t: t[STATUS] != "unchanged"),
+        temp=True,
+    )
+    columns = [c for c in staged.columns if c in wh.table(table).columns]
+    groups = [by] if by else []
+    counted = changes.group_by([*groups, STATUS]).agg(n=changes.count()).to_pyarrow().to_pylist()
+    totals = staged.group_by(groups).agg(n=staged.count()) if by else staged.agg(n=staged.count())
+    if any(r[STATUS] == "inserted" for r in counted):
+        wh.con.insert(table, changes.filter(changes[STATUS] == "inserted").select(*columns))
+    if any(r[STATUS] == "updated" for r in counted):
+        wh.con.upsert(table, changes.filter(changes[STATUS] == "updated").select(*columns), on=key)
+    wh.drop(changes.get_name())
+    result = {}
+    for row in totals.to_pyarrow().to_pylist():
+        group = row.get(by) if by else None
+        n = {r[STATUS]: int(r["n"]) for r in counted if not by or r[by] == group}
+        ins, upd = n.get("inserted", 0), n.get("updated", 0)
+        result[group] = MergeCounts(ins, upd, int(row["n"]) - ins - upd)
+    return result if by else result.get(None, MergeCounts())

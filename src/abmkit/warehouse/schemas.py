@@ -1,0 +1,167 @@
+"""The canonical tables: the contract between the stages of abmkit.
+
+Each table has one natural key column (composite keys are folded into one deterministic string at
+ingest), a typed schema, the columns a file must provide, and bookkeeping columns that never count
+as a change (which load wrote the row, when).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.datatypes as dt
+
+BOOKKEEPING = ("load_id", "loaded_at")
+MATCH_COLUMNS = {"match_method": dt.string, "match_score": dt.float64}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One canonical table."""
+
+    name: str
+    key: str
+    columns: dict[str, dt.DataType]
+    required: tuple[str, ...] = ()
+    resolves_accounts: bool = False
+    doc: str = ""
+    custom_attributes: bool = False
+    extra_doc: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> ibis.Schema:
+        cols = dict(self.columns)
+        if self.resolves_accounts:
+            cols.update(MATCH_COLUMNS)
+        cols.update({"load_id": dt.string, "loaded_at": dt.timestamp})
+        return ibis.schema(cols)
+
+    @property
+    def content_columns(self) -> list[str]:
+        """Columns whose change makes a row 'updated' (everything but key and bookkeeping)."""
+        return [c for c in self.schema.names if c != self.key and c not in BOOKKEEPING]
+
+
+S, I, F, B, D, T = dt.string, dt.int64, dt.float64, dt.boolean, dt.date, dt.timestamp
+
+ACCOUNTS = TableSpec(
+    "accounts",
+    key="account_id",
+    columns={
+        "account_id": S, "name": S, "domain": S, "name_key": S, "industry": S, "employees": I,
+        "revenue": F, "country": S, "region": S, "city": S, "technologies": S,
+        "parent_account_id": S, "parent_name": S, "owner": S, "account_type": S, "source": S,
+    },
+    required=("name|domain",),
+    custom_attributes=True,
+    doc="Companies: one row per account, keyed by the source's ID or, without one, by domain.",
+)  # fmt: skip
+
+CONTACTS = TableSpec(
+    "contacts",
+    key="contact_id",
+    columns={
+        "contact_id": S, "account_id": S, "email": S, "first_name": S, "last_name": S,
+        "name": S, "title": S, "seniority": S, "department": S, "persona": S, "country": S,
+        "email_opt_out": B, "do_not_call": B, "account_name": S, "domain": S, "source": S,
+    },
+    required=("contact_id|email",),
+    resolves_accounts=True,
+    custom_attributes=True,
+    doc="People at accounts; linked to an account by ID or e-mail domain.",
+)  # fmt: skip
+
+TOUCHES = TableSpec(
+    "touches",
+    key="touch_id",
+    columns={
+        "touch_id": S, "ts": T, "account_id": S, "contact_id": S, "email": S, "domain": S,
+        "ip": S, "channel": S, "kind": S, "campaign_id": S, "cost": F, "url": S,
+        "referrer": S, "session_id": S, "source": S,
+    },
+    required=("ts", "kind|url"),
+    resolves_accounts=True,
+    doc="One row per interaction; keyed by its own ID or a hash of its content.",
+)  # fmt: skip
+
+INTENT = TableSpec(
+    "intent",
+    key="intent_id",
+    columns={
+        "intent_id": S, "week": D, "account_id": S, "domain": S, "company_name": S,
+        "topic": S, "category": S, "score": I, "source": S,
+    },
+    required=("week", "domain", "topic", "score"),
+    resolves_accounts=True,
+    doc="Third-party topic scores per (week, domain, topic, source); 0-100, 50 = average.",
+)  # fmt: skip
+
+OPPORTUNITIES = TableSpec(
+    "opportunities",
+    key="opportunity_id",
+    columns={
+        "opportunity_id": S, "account_id": S, "account_name": S, "name": S, "stage": S,
+        "amount": F, "created_at": D, "closed_at": D, "is_closed": B, "is_won": B,
+        "owner": S, "source": S,
+    },
+    required=("opportunity_id",),
+    resolves_accounts=True,
+    custom_attributes=True,
+    doc="CRM opportunities with stage, amount and dates.",
+)  # fmt: skip
+
+CAMPAIGNS = TableSpec(
+    "campaigns",
+    key="campaign_id",
+    columns={
+        "campaign_id": S, "name": S, "campaign_type": S, "channel": S, "status": S,
+        "start_date": D, "end_date": D, "budgeted_cost": F, "actual_cost": F, "source": S,
+    },
+    required=("campaign_id",),
+    doc="Marketing campaigns that touches refer to.",
+)  # fmt: skip
+
+IP_RANGES = TableSpec(
+    "ip_ranges",
+    key="range_id",
+    columns={
+        "range_id": S, "start_ip": S, "end_ip": S, "start_num": I, "end_num": I,
+        "domain": S, "account_id": S, "source": S,
+    },
+    required=("start_ip", "domain"),
+    resolves_accounts=True,
+    doc="IPv4 ranges owned by companies (reverse-IP data) for matching anonymous web visits.",
+)  # fmt: skip
+
+CANONICAL: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (ACCOUNTS, CONTACTS, TOUCHES, INTENT, OPPORTUNITIES, CAMPAIGNS, IP_RANGES)
+}
+
+ATTRIBUTES = ibis.schema(
+    {"attribute_id": S, "entity": S, "entity_id": S, "name": S, "value": S, "load_id": S,
+     "loaded_at": T}
+)  # fmt: skip
+
+LOADS = ibis.schema(
+    {"load_id": S, "table_name": S, "file": S, "checksum": S, "preset": S, "started_at": T,
+     "seconds": F, "rows_read": I, "inserted": I, "updated": I, "unchanged": I,
+     "quarantined": I, "unmatched": I, "outcome": S, "message": S}
+)  # fmt: skip
+
+QUARANTINE = ibis.schema(
+    {"load_id": S, "table_name": S, "file": S, "row": I, "column_name": S, "reason": S,
+     "raw": S}
+)  # fmt: skip
+
+ACCOUNT_MERGES = ibis.schema(
+    {"from_account_id": S, "into_account_id": S, "merged_at": T, "reason": S}
+)  # fmt: skip
+
+SYSTEM: dict[str, ibis.Schema] = {
+    "attributes": ATTRIBUTES,
+    "loads": LOADS,
+    "quarantine": QUARANTINE,
+    "account_merges": ACCOUNT_MERGES,
+}
