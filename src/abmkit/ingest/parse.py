@@ -19,29 +19,32 @@ _FALSE = ("false", "f", "no", "n", "0", "unchecked")
 
 def parse_number(s: ir.StringValue, to: dt.DataType = dt.float64) -> ir.Value:
     """`$1,234,000` → 1234000; `(1,200)` → -1200; `12%` → 12; `1.5M` → 1500000; `2k` → 2000."""
+    plain = s.try_cast(dt.float64)  # most cells are plain numbers: let the engine's cast read them
+    plain_ok = plain.notnull() & ~plain.isnan() & ~plain.isinf()
+    value = ibis.cases((plain_ok, plain), else_=_formatted_number(s))
+    if to.is_integer():
+        whole = value.round(0)
+        return ibis.cases((whole == value, whole.cast(to)), else_=ibis.null(to))
+    return value.cast(to)
+
+
+def _formatted_number(s: ir.StringValue) -> ir.FloatingValue:
+    """Numbers with currency signs, thousands separators, parentheses, % or K/M/B suffixes."""
     text = s.strip().upper()
     negative = text.startswith("(") & text.endswith(")") | text.startswith("-")
     grouped = text.re_replace(r"[\s$€£¥()+\-%]|USD|EUR|GBP", "")
     well_formed = grouped.re_search(r"^(\d{1,3}(,\d{3})+|\d*)(\.\d+)?[KMB]?$")
     body = grouped.re_replace(",", "")
-    scale = (
-        ibis.cases(
-            (body.endswith("K"), 1e3),
-            (body.endswith("M"), 1e6),
-            (body.endswith("B"), 1e9),
-            else_=1.0,
-        )
+    scale = ibis.cases(
+        (body.endswith("K"), 1e3), (body.endswith("M"), 1e6), (body.endswith("B"), 1e9),
+        else_=1.0,
     )
     digits = body.re_replace(r"[KMB]$", "")
     number = ibis.cases(
         (well_formed & digits.re_search(r"\d"), digits.try_cast(dt.float64)),
         else_=ibis.null(dt.float64),
     )
-    value = number * scale * ibis.cases((negative, -1.0), else_=1.0)
-    if to.is_integer():
-        whole = value.round(0)
-        return ibis.cases((whole == value, whole.cast(to)), else_=ibis.null(to))
-    return value.cast(to)
+    return number * scale * ibis.cases((negative, -1.0), else_=1.0)
 
 
 def parse_boolean(s: ir.StringValue) -> ir.BooleanValue:
@@ -93,7 +96,9 @@ def _date_text(s: ir.StringValue, date_order: str) -> ir.StringValue:
 def parse_date(s: ir.StringValue, date_order: str = "MDY") -> ir.DateValue:
     """ISO, `YYYY/MM/DD`, `MM/DD/YYYY` (or DMY), `DD.MM.YYYY`, `YYYYMMDD`, `Mar 4, 2025`, `4 Mar 2025`;
     a time part, if any, is ignored."""
-    return _date_text(s, date_order).try_cast(dt.date)
+    fast = s.strip().re_search(r"^\d{4}-\d{2}-\d{2}$")  # ISO, the common case
+    return ibis.cases((fast, s.strip().try_cast(dt.date)),
+                      else_=_date_text(s, date_order).try_cast(dt.date))  # fmt: skip
 
 
 def parse_timestamp(s: ir.StringValue, date_order: str = "MDY") -> ir.TimestampValue:
@@ -123,7 +128,12 @@ def parse_timestamp(s: ir.StringValue, date_order: str = "MDY") -> ir.TimestampV
         dt.int64
     )
     shifted = base + (sign * minutes).as_interval("m")
-    return ibis.cases((has_offset, shifted), else_=base)
+    slow = ibis.cases((has_offset, shifted), else_=base)
+    # ISO 8601 (with Z or an offset) is by far the most common: the engine's own cast reads it
+    # and converts offsets to UTC; the patterns above only run where that cast gave up.
+    looks_iso = (t.length() >= 10) & (t.substr(4, 1) == "-") & (t.substr(7, 1) == "-")
+    fast = t.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)
+    return ibis.cases((looks_iso & fast.notnull(), fast), else_=slow)
 
 
 def parse_as(s: ir.StringValue, to: dt.DataType, date_order: str = "MDY") -> ir.Value:

@@ -36,11 +36,16 @@ from abmkit.ingest.readers import (
     RawBatch,
     RawFile,
     combine,
-    local_engine,
     peek_field_count,
     read_file,
 )
-from abmkit.ingest.validate import build_typed, collect, conflicting_keys, required_columns_missing
+from abmkit.ingest.validate import (
+    build_typed,
+    collect,
+    conflicting_keys,
+    problems_of,
+    required_columns_missing,
+)
 from abmkit.resolve.link import assign_account_ids, link_records, parent_links
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.loads import LoadRecord, quarantine_rows, record_load
@@ -90,8 +95,7 @@ def ingest_files(
     """
     spec = CANONICAL[table]
     results: dict[int, Result] = {}
-    engine = local_engine()
-    try:
+    with wh.scratch() as engine:
         batches: dict[tuple, list[tuple[int, RawFile]]] = {}
         for i, path in enumerate(paths):
             if on_file:
@@ -109,8 +113,6 @@ def ingest_files(
             loaded = ingest_batch(wh, settings, spec, [r for _, r in members], mapping, source,
                                   engine=engine, quarantine=quarantine)  # fmt: skip
             results.update({i: res for (i, _), res in zip(members, loaded, strict=True)})
-    finally:
-        engine.disconnect()
     return [results[i] for i in range(len(paths))]
 
 
@@ -178,11 +180,14 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
     required_columns_missing(spec, targets, mapping, first)
     typed = build_typed(batch, spec, targets, mapping, settings.ingest.date_order,
                         settings.ingest.max_field_bytes)  # fmt: skip
+    checked = engine.create_table(ibis.util.gen_name("typed"), typed.table, temp=True)
     derived = engine.create_table(ibis.util.gen_name("derived"),
-                                  derive(engine, spec, typed.table, settings), temp=True)
+                                  derive(engine, spec, checked.drop(*typed.helpers), settings),
+                                  temp=True)  # fmt: skip
     keyed = derived.mutate(_key=_provisional_key(spec, derived))
     key_source = targets.get(spec.key, spec.key)
-    problems = ibis.union(typed.problems, conflicting_keys(keyed, "_key", key_source),
+    problems = ibis.union(problems_of(checked, typed.checks, batch),
+                          conflicting_keys(keyed, "_key", key_source),
                           *_derived_problems(spec, keyed, targets))  # fmt: skip
     problems = engine.create_table(ibis.util.gen_name("problems"), problems, temp=True)
     bad = collect(problems, batch)
@@ -229,7 +234,7 @@ def _attributes_long(batch: RawBatch, columns: dict[str, str]) -> ir.Table | Non
 
 def _load(wh: Warehouse, spec: TableSpec, good: ir.Table, attributes: ir.Table | None,
           settings: Settings, records: list[LoadRecord]) -> None:  # fmt: skip
-    staged = wh.stage(good.to_pyarrow_batches(chunk_size=250_000), prefix=spec.name)
+    staged = wh.stage(good, prefix=spec.name)
     if spec.name == "accounts":
         linked = assign_account_ids(wh, staged)
     elif spec.resolves_accounts:
@@ -263,7 +268,7 @@ def _unmatched_by_file(ready: ir.Table) -> dict[int, int]:
 def _load_attributes(wh: Warehouse, spec: TableSpec, ready: ir.Table, attributes: ir.Table,
                      stamp: dt.datetime) -> None:  # fmt: skip
     """Custom columns become (entity, entity_id, name, value) rows, upserted like the rest."""
-    long = wh.stage(attributes.to_pyarrow_batches(chunk_size=250_000), prefix="attrs")
+    long = wh.stage(attributes, prefix="attrs")
     ids = ready.select(FILE, ROW, "load_id", _entity_id=ready[spec.key])
     joined = long.join(ids, [FILE, ROW])
     entity = spec.name.removesuffix("s")

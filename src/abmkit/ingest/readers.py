@@ -13,6 +13,7 @@ import csv
 import hashlib
 import re
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,9 +71,15 @@ def checksum(path: Path) -> str:
 
 def local_engine(memory_limit: str = "3GB") -> ibis.BaseBackend:
     """An in-memory DuckDB used to read and check files before they reach the warehouse."""
-    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": True})
-    con.execute(f"SET temp_directory='{tempfile.gettempdir()}/abmkit-duckdb'")
+    con = duckdb.connect(config={"memory_limit": memory_limit})
+    prepare_engine(con)
     return ibis.duckdb.from_connection(con)
+
+
+def prepare_engine(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings the readers rely on: file order kept, times without an offset read as UTC."""
+    con.execute("SET preserve_insertion_order=true")
+    con.execute("SET TimeZone='UTC'")
 
 
 def read_file(
@@ -134,7 +141,7 @@ def _read_typed(path: Path, engine: ibis.BaseBackend, source: str) -> RawFile:
 
 
 def _table_name(path: Path) -> str:
-    return "raw_" + hashlib.md5(str(path).encode()).hexdigest()[:8]
+    return f"_raw_{hashlib.md5(str(path).encode()).hexdigest()[:6]}_{uuid.uuid4().hex[:8]}"
 
 
 def _first_line(exc: Exception) -> str:

@@ -8,6 +8,7 @@ appears twice with different content. Each problem names the row and the source 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +34,29 @@ TYPE_WORDS = {"int64": "a whole number", "float64": "a number", "date": "a date"
 PROBLEM_COLUMNS = (FILE, "row", "column_name", "reason")
 
 
+@dataclass(frozen=True)
+class Check:
+    """One rule over the materialized typed table: which rows break it and how to say so."""
+
+    column: str | None  # source column named in the problem (None: each over-long column)
+    reason: str
+    breaks: Callable[[ir.Table], ir.BooleanValue]
+    shows: str | None = None  # column of the typed table whose text is quoted in the reason
+    limit: int | None = None  # the size check's limit
+
+
 @dataclass
 class Typed:
-    """The typed rows of one file and the problems found in them."""
+    """Typed canonical columns plus helpers the checks read: `_src_<col>` (the text a parsed
+    column came from) and `_longest` (the longest cell of the row)."""
 
-    table: ir.Table  # canonical columns present in the files, plus `__file` and `__row`
+    table: ir.Table
     targets: dict[str, str]  # canonical column -> source column
-    problems: ir.Table  # __file, row, column_name, reason
+    checks: list[Check]
+
+    @property
+    def helpers(self) -> list[str]:
+        return [c for c in self.table.columns if c.startswith("_src_") or c == "_longest"]
 
 
 def required_columns_missing(spec: TableSpec, targets: dict[str, str], mapping: Mapping,
@@ -61,31 +78,73 @@ def week_from_filename(path: Path) -> str | None:
 
 def build_typed(raw: RawBatch, spec: TableSpec, targets: dict[str, str], mapping: Mapping,
                 date_order: str, max_field_bytes: int) -> Typed:  # fmt: skip
+    """Typed canonical columns and what the checks need, computed in one pass over raw rows.
+    Checks then run on the materialized result, so no parse is evaluated twice."""
     t = raw.table
     columns: dict[str, ir.Value] = {FILE: t[FILE], ROW: t[ROW]}
-    checks: list[ir.Table] = [_too_long(t, raw.columns, max_field_bytes)]
+    columns["_longest"] = ibis.greatest(*[t[c].length().fill_null(0) for c in raw.columns])
+    checks = [Check(None, f"characters; the limit is {max_field_bytes:,} "
+                    "(ingest.max_field_bytes)", lambda m: m._longest > max_field_bytes,
+                    limit=max_field_bytes)]  # fmt: skip
     for dst, src in targets.items():
         to = spec.columns[dst]
         value = parse_as(t[src], to, date_order)
-        if dst in mapping.scale:
-            value = (value * mapping.scale[dst]).cast(to)
-        columns[dst] = value
+        columns[dst] = (value * mapping.scale[dst]).cast(to) if dst in mapping.scale else value
         if not to.is_string():
-            reason = ibis.literal(f"not {TYPE_WORDS[str(to)]}: '") + t[src].left(40) + "'"
-            checks.append(_problem(t, t[src].notnull() & value.isnull(), src, reason))
+            columns[f"_src_{dst}"] = t[src]
+            checks.append(Check(src, f"not {TYPE_WORDS[str(to)]}", _unparsed(dst), f"_src_{dst}"))
         if (spec.name, dst) in RANGES:
             low, high = RANGES[(spec.name, dst)]
-            bad = value.notnull() & ((value < low) | (value > high))
-            checks.append(_problem(t, bad, src, ibis.literal(f"outside {low:g}..{high:g}")))
+            checks.append(Check(src, f"outside {low:g}..{high:g}", _outside(dst, low, high)))
+    for alt in spec.required:
+        given = [a for a in alt.split("|") if a in targets]
+        if given:  # otherwise provided by a constant or the file name
+            names = " or ".join(targets[a] for a in given)
+            checks.append(Check(targets[given[0]], f"required value {names} is empty",
+                                _empty(given, columns)))  # fmt: skip
     for dst, constant in mapping.constants.items():
         columns[dst] = ibis.literal(constant).cast(spec.columns[dst])
     if "source" in spec.columns and "source" not in targets and "source" not in mapping.constants:
         columns["source"] = _sources_from_filenames(raw, t)
     if mapping.week_from_filename and "week" not in targets:
         columns["week"] = _weeks_from_filenames(raw, t)
-    typed = t.select(**columns)
-    checks.extend(_required_empty(t, spec, targets))
-    return Typed(typed, targets, ibis.union(*checks))
+    return Typed(t.select(**columns), targets, checks)
+
+
+def _unparsed(dst: str) -> Callable[[ir.Table], ir.BooleanValue]:
+    return lambda m: m[f"_src_{dst}"].notnull() & m[dst].isnull()
+
+
+def _outside(dst: str, low: float, high: float) -> Callable[[ir.Table], ir.BooleanValue]:
+    return lambda m: ((m[dst] < low) | (m[dst] > high)).fill_null(False)
+
+
+def _empty(given: list[str], columns: dict) -> Callable[[ir.Table], ir.BooleanValue]:
+    def breaks(m: ir.Table) -> ir.BooleanValue:
+        text = [m[f"_src_{a}"] if f"_src_{a}" in columns else m[a] for a in given]
+        return ibis.and_(*[v.isnull() for v in text])
+
+    return breaks
+
+
+def problems_of(typed: ir.Table, checks: list[Check], raw: RawBatch) -> ir.Table:
+    """One row per problem (__file, row, column_name, reason), from the materialized table."""
+    parts = []
+    for c in checks:
+        bad = typed.filter(c.breaks(typed))
+        if c.column is None:  # over-long values: say which column and how long
+            flagged = bad.select(FILE, ROW)
+            for col in raw.columns:
+                hit = flagged.join(raw.table.select(FILE, ROW, _v=raw.table[col]), [FILE, ROW])
+                size = hit._v.length()
+                parts.append(_problem(hit, size > c.limit, col, ibis.literal("value of ")
+                                      + size.cast(dt.string) + " " + c.reason))  # fmt: skip
+        elif c.shows:
+            quoted = ibis.literal(c.reason + ": '") + bad[c.shows].left(40) + "'"
+            parts.append(_problem(bad, ibis.literal(True), c.column, quoted))
+        else:
+            parts.append(_problem(bad, ibis.literal(True), c.column, ibis.literal(c.reason)))
+    return ibis.union(*parts)
 
 
 def source_from_filename(path: Path) -> str:
@@ -117,32 +176,16 @@ def _problem(t: ir.Table, condition: ir.BooleanValue, column: str, reason: ir.Va
     )
 
 
-def _too_long(t: ir.Table, columns: list[str], limit: int) -> ir.Table:
-    parts = [
-        _problem(t, t[c].length() > limit, c,
-                 ibis.literal("value of ") + t[c].length().cast(dt.string)
-                 + f" characters; the limit is {limit:,} (ingest.max_field_bytes)")
-        for c in columns
-    ]  # fmt: skip
-    return ibis.union(*parts)
-
-
-def _required_empty(t: ir.Table, spec: TableSpec, targets: dict[str, str]) -> list[ir.Table]:
-    out = []
-    for alt in spec.required:
-        sources = [targets[a] for a in alt.split("|") if a in targets]
-        if not sources:
-            continue  # provided by a constant or the file name
-        empty = ibis.and_(*[t[s].isnull() for s in sources])
-        names = " or ".join(sources)
-        out.append(_problem(t, empty, sources[0], ibis.literal(f"required value {names} is empty")))
-    return out
-
-
 def conflicting_keys(table: ir.Table, key: str, source_column: str) -> ir.Table:
     """Rows whose key also appears on an earlier row of the same file with different content.
     (Across files of one batch the later file wins, as if they were loaded one after another.)"""
+    repeated = table.group_by(FILE, key).agg(n=ibis._.count()).filter(ibis._.n > 1)
+    if not int(repeated.count().execute()):  # the usual case: every key once, nothing to compare
+        return table.filter(ibis.literal(False)).select(
+            table[FILE], row=table[ROW], column_name=ibis.literal(source_column),
+            reason=ibis.literal(""))  # fmt: skip
     content = [c for c in table.columns if c != ROW]
+    table = table.semi_join(repeated, [FILE, key])
     distinct = table.select(*content).distinct()
     counts = distinct.group_by(FILE, key).agg(versions=distinct.count())
     clashing = counts.filter(counts.versions > 1).select(FILE, key)

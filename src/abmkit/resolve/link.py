@@ -150,7 +150,7 @@ def assign_account_ids(wh: Warehouse, staged: ir.Table) -> ir.Table:
     )
     domain = t.domain if "domain" in t.columns else NULL_ID
     name = t.name_key if "name_key" in t.columns else NULL_ID
-    minted = ibis.coalesce("acc_" + domain, "acc_n_" + name.hexdigest("md5").left(16))
+    minted = ibis.coalesce("acc_" + domain, "acc_n_" + name.replace(" ", "-"))
     account = ibis.coalesce(t._alias, t._given, t._by_domain, t._by_name, minted)
     t = t.mutate(account_id=account)
     ranked = t.mutate(_first=ibis.row_number().over(group_by=t.account_id, order_by=t["__row"]))

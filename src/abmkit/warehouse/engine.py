@@ -77,9 +77,17 @@ class Warehouse:
             self._in_transaction = False
 
     # -- bulk loads -----------------------------------------------------------------------
-    def stage(self, data: ArrowData, *, prefix: str = "stage") -> ir.Table:
-        """Load Arrow data into a new temporary table and return it as an Ibis table."""
+    def stage(self, data: ArrowData | ir.Table, *, prefix: str = "stage") -> ir.Table:
+        """Load rows into a new temporary table and return it as an Ibis table.
+
+        `data` is Arrow, or an Ibis table from the scratch engine: when that engine is this very
+        connection (a DuckDB warehouse) the rows never leave the engine.
+        """
         name = f"_{prefix}_{uuid.uuid4().hex[:10]}"
+        if isinstance(data, ir.Table):
+            if data._find_backend() is self.con:
+                return self.con.create_table(name, data, temp=True)
+            data = data.to_pyarrow_batches(chunk_size=250_000)
         schema = ibis.Schema.from_pyarrow(data.schema)
         if self.engine == "duckdb":
             view = f"{name}_arrow"
@@ -107,6 +115,32 @@ class Warehouse:
                 buf = io.BytesIO()
                 pacsv.write_csv(pa.Table.from_batches([batch]), buf, options)
                 copy.write(buf.getvalue())
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[ibis.BaseBackend]:
+        """A DuckDB to read and check files in before rows reach the warehouse: the warehouse's
+        own connection when it is DuckDB (no copy between engines), else a private in-memory one.
+        Its temporary tables are dropped afterwards."""
+        from abmkit.ingest.readers import local_engine, prepare_engine
+
+        if self.engine == "duckdb":
+            prepare_engine(self.con.con)
+            before = set(self._temp_tables())
+            try:
+                yield self.con
+            finally:
+                for name in set(self._temp_tables()) - before:
+                    self.con.con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+        else:
+            engine = local_engine()
+            try:
+                yield engine
+            finally:
+                engine.disconnect()
+
+    def _temp_tables(self) -> list[str]:
+        rows = self.con.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary")
+        return [r[0] for r in rows.fetchall()]
 
     def drop(self, name: str) -> None:
         self.con.drop_table(name, force=True)
