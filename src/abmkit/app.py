@@ -15,6 +15,8 @@ from abmkit.ingest.pipeline import Source, ingest_files
 from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
 from abmkit.resolve.relink import RelinkCount, relink_all
 from abmkit.status import Status, workspace_status
+from abmkit.store import AppStore, open_app_store
+from abmkit.store.models import AuditEvent
 from abmkit.warehouse.engine import Warehouse, open_warehouse
 from abmkit.warehouse.loads import LoadRecord, list_loads, list_quarantine
 
@@ -34,17 +36,33 @@ class Abm:
     def warehouse(self) -> Warehouse:
         return open_warehouse(self.workspace.warehouse_url)
 
+    @cached_property
+    def app_store(self) -> AppStore:
+        return open_app_store(self.workspace.app_store_url)
+
     def ingest(
         self, table: str, files: list[Path], *, preset: str | None = None,
         mapping: Path | None = None, quarantine: bool = False,
         on_file: Callable[[Path], None] | None = None,
     ) -> list[LoadRecord | InputError]:  # fmt: skip
         source = Source(preset=preset, mapping_file=mapping)
-        return ingest_files(self.warehouse, self.settings, table, files, source,
-                            quarantine=quarantine, on_file=on_file)  # fmt: skip
+        results = ingest_files(self.warehouse, self.settings, table, files, source,
+                               quarantine=quarantine, on_file=on_file)  # fmt: skip
+        for path, result in zip(files, results, strict=True):
+            if isinstance(result, LoadRecord):
+                self.app_store.record("ingest", str(path), "ok", table=table,
+                                      load_id=result.load_id, inserted=result.inserted,
+                                      updated=result.updated, quarantined=result.quarantined)
+            else:
+                self.app_store.record("ingest", str(path), "rejected", table=table,
+                                      problems=len(result.problems))
+        return results
 
     def relink(self) -> list[RelinkCount]:
-        return relink_all(self.warehouse, self.settings)
+        counts = relink_all(self.warehouse, self.settings)
+        self.app_store.record("resolve", "all", "ok",
+                              changed={c.table: c.changed for c in counts})  # fmt: skip
+        return counts
 
     def status(self) -> Status:
         return workspace_status(self.warehouse)
@@ -54,6 +72,10 @@ class Abm:
 
     def merge(self, source_id: str, into_id: str) -> None:
         merge_accounts(self.warehouse, source_id, into_id)
+        self.app_store.record("merge", source_id, "ok", into=into_id)
+
+    def audit(self, action: str | None = None, limit: int = 50) -> list[AuditEvent]:
+        return self.app_store.events(action, limit)
 
     def quarantine(self, table: str | None = None) -> pa.Table:
         return list_quarantine(self.warehouse, table).to_pyarrow()
@@ -62,9 +84,9 @@ class Abm:
         return list_loads(self.warehouse, limit).to_pyarrow()
 
     def close(self) -> None:
-        if "warehouse" in self.__dict__:
-            self.warehouse.close()
-            del self.__dict__["warehouse"]
+        for store in ("warehouse", "app_store"):
+            if store in self.__dict__:
+                self.__dict__.pop(store).close()
 
     def __enter__(self) -> Abm:
         return self

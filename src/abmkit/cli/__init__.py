@@ -126,6 +126,18 @@ def loads(
 
 
 @app.command()
+def audit(
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. ingest, merge.")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the latest events.")] = 50,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """The audit log: every ingest, resolve and merge, who ran it and how it ended."""
+    with open_app(workspace, set_) as abm:
+        render.audit(console, abm.audit(action, limit))
+
+
+@app.command()
 def duplicates(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
     """Likely duplicate accounts (same domain, or names at or above resolve.duplicate_threshold)."""
     with open_app(workspace, set_) as abm:

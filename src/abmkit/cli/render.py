@@ -137,3 +137,14 @@ def demo_summary(console: Console, summary) -> None:
     from abmkit.demo import print_summary
 
     print_summary(console, summary)
+
+
+def audit(console: Console, events) -> None:
+    table = Table(title=f"Audit log ({len(events)})")
+    for col in ("at", "actor", "action", "target", "outcome", "detail"):
+        table.add_column(col)
+    for e in events:
+        detail = ", ".join(f"{k}={v}" for k, v in (e.detail or {}).items())
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, escape(e.target), e.outcome,
+                      escape(detail))  # fmt: skip
+    console.print(table)

@@ -62,11 +62,15 @@ def _via_ip(wh: Warehouse, t: ir.Table) -> ir.Table:
         return t.mutate(_by_ip=NULL_ID)
     ranges = wh.table("ip_ranges").filter(lambda r: r.account_id.notnull())
     ips = t.select("ip").filter(t.ip.notnull()).distinct()
-    ips = ips.mutate(_num=_ip_number(ips.ip))
+    # Small tables of distinct visitor IPs, materialized so that no engine evaluates the range
+    # join inside the big one or recomputes IP numbers per comparison.
+    ips = wh.con.create_table(ibis.util.gen_name("ips"), ips.mutate(_num=_ip_number(ips.ip)),
+                              temp=True)  # fmt: skip
     hits = ips.join(ranges, (ips._num >= ranges.start_num) & (ips._num <= ranges.end_num))
     hits = hits.mutate(_width=hits.end_num - hits.start_num)
-    best = one_per_key(hits, "ip", "account_id", ["_width", "account_id"])
-    return _via(t, best.rename(key="ip"), "ip", "_by_ip")
+    best = one_per_key(hits, "ip", "account_id", ["_width", "account_id"]).rename(key="ip")
+    lookup = wh.con.create_table(ibis.util.gen_name("ip_links"), best, temp=True)
+    return _via(t, lookup, "ip", "_by_ip")
 
 
 def _ip_number(ip: ir.StringValue) -> ir.IntegerValue:

@@ -91,12 +91,14 @@ def _write_weeks(world, manifest: SimulationManifest, report: Progress) -> np.nd
     fatigue = Fatigue.empty(world)
     costs = np.zeros(len(CAMPAIGN_CHANNELS) * cfg.months)
     first_month = cfg.start_day.astype("datetime64[M]")
+    end_s = int(cfg.end_day.astype("datetime64[s]").astype(np.int64))
     for week in range(cfg.weeks):
         day = cfg.start_day + 7 * week
         days = int(min(7, (cfg.end_day - day).astype(int)))
         start_s = int(day.astype("datetime64[s]").astype(np.int64))
         touches, clicks = week_touches(world, week, start_s, days, fatigue, rngs["touches"])
-        table, month, campaign, cost = marketing_table(world, touches.columns(), first_month)
+        table, month, campaign, cost = marketing_table(world, _before(touches.columns(), end_s),
+                                                       first_month)
         marketing.write(table, month)
         costs += np.bincount(campaign[campaign >= 0], weights=cost[campaign >= 0],
                              minlength=len(costs))[: len(costs)]
@@ -110,6 +112,12 @@ def _write_weeks(world, manifest: SimulationManifest, report: Progress) -> np.nd
     manifest.files["touches"] = web.close() + marketing.close()
     manifest.counts["touches"] = web.rows + marketing.rows
     return costs
+
+
+def _before(columns: dict[str, np.ndarray], end_s: int) -> dict[str, np.ndarray]:
+    """Drop responses that would fall after the simulated window (a late open of a last send)."""
+    keep = columns["ts"] < end_s
+    return {k: v[keep] for k, v in columns.items()}
 
 
 def _sunday(week_start: np.datetime64) -> str:

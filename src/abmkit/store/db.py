@@ -1,0 +1,70 @@
+"""Open the application store, upgrading its schema to the latest migration first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from abmkit.errors import EngineError
+from abmkit.store.models import AuditEvent
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the latest migration (a no-op when it already is)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+class AppStore:
+    """The application store of one workspace."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def record(self, action: str, target: str, outcome: str, **detail: Any) -> None:
+        """Append one audit event (never updated, never deleted)."""
+        event = AuditEvent(at=dt.datetime.now(dt.UTC).replace(tzinfo=None), actor=_actor(),
+                           action=action, target=target, outcome=outcome, detail=detail)  # fmt: skip
+        with Session(self.engine) as session, session.begin():
+            session.add(event)
+
+    def events(self, action: str | None = None, limit: int = 100) -> list[AuditEvent]:
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "unknown"
+
+
+def open_app_store(url: str) -> AppStore:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url)
+        upgrade(engine)
+    except Exception as exc:
+        raise EngineError(f"cannot open application store {url!r}: {exc}") from exc
+    return AppStore(engine)
