@@ -50,13 +50,14 @@ def stage_progress(console: Console) -> Iterator[Callable[[str, float], None]]:
 
 def load_summary(console: Console, err: Console, results: list[LoadRecord | InputError]) -> None:
     table = Table(title="Ingest summary")
-    for col in ("file", "read", "inserted", "updated", "unchanged", "quarantined", "unmatched",
-                "seconds"):  # fmt: skip
+    for col in ("file", "read", "inserted", "updated", "unchanged", "quarantined", "skipped",
+                "unmatched", "seconds"):  # fmt: skip
         table.add_column(col, justify="left" if col == "file" else "right")
     for r in results:
         if isinstance(r, LoadRecord):
             table.add_row(Path(r.file).name, *(f"{v:,}" for v in (
-                r.rows_read, r.inserted, r.updated, r.unchanged, r.quarantined, r.unmatched)),
+                r.rows_read, r.inserted, r.updated, r.unchanged, r.quarantined, r.skipped,
+                r.unmatched)),
                 f"{r.seconds:.2f}")  # fmt: skip
     if table.row_count:
         console.print(table)

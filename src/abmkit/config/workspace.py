@@ -108,11 +108,8 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> None:
 
 
 def _explain(exc: ValidationError, source: Path) -> str:
-    lines = [f"{source}: invalid settings"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"])
-        lines.append(f"  {field}: {err['msg']}")
-    return "\n".join(lines)
+    details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return f"{source}: invalid settings: {details}"
 
 
 def secret(name: str, environ: dict[str, str] | None = None) -> str | None:

@@ -148,8 +148,8 @@ def _campaigns(engine, t: ir.Table, settings: Settings) -> ir.Table:
 
 
 def _ip_ranges(engine, t: ir.Table, settings: Settings) -> ir.Table:
-    if "end_ip" not in t.columns:
-        t = t.mutate(end_ip=t.start_ip)
+    end = t.end_ip if "end_ip" in t.columns else ibis.null(dt.string)
+    t = t.mutate(end_ip=end.fill_null(t.start_ip))  # a blank end: a single address
     t = map_distinct(engine, t, "start_ip", ip_to_int, "start_num", dt.int64)
     t = map_distinct(engine, t, "end_ip", ip_to_int, "end_num", dt.int64)
     t = _replace(engine, t, "domain", account_domain)

@@ -11,6 +11,7 @@ A mapping is plain data (YAML file, config entry or built-in preset):
     scale: {revenue: 1000000}      # multiply a numeric column (revenue in millions)
     constants: {source: maven}     # fixed values for canonical columns
     keep_unmapped: true            # other source columns become custom attributes
+    skip_empty: [topic]            # rows without these are 'no data': skipped and counted
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class Mapping(BaseModel):
     constants: dict[str, str] = Field(default_factory=dict, description="Fixed values.")
     keep_unmapped: bool = Field(True, description="Keep other columns as custom attributes.")
     week_from_filename: bool = Field(False, description="Take intent week from YYYYMMDD in name.")
+    skip_empty: list[str] = Field(
+        default_factory=list,
+        description="Canonical columns whose empty value means 'no data' rather than an error: "
+        "such rows are skipped and counted, not rejected.",
+    )
     encoding: str | None = Field(None, description="Force a file encoding, e.g. cp1252.")
 
     def merged_over(self, base: Mapping) -> Mapping:

@@ -45,6 +45,7 @@ from abmkit.ingest.validate import (
     conflicting_keys,
     problems_of,
     required_columns_missing,
+    skipped_rows,
 )
 from abmkit.resolve.link import assign_account_ids, link_records, parent_links
 from abmkit.warehouse.engine import Warehouse
@@ -139,7 +140,7 @@ def ingest_batch(
     batch = combine(raws)
     records = [_record(spec, raw, source) for raw in raws]
     try:
-        good, bad, attributes = _check(engine, batch, spec, mapping, settings)
+        good, bad, attributes, skipped = _check(engine, batch, spec, mapping, settings)
     except InputError as exc:  # a file-level problem (e.g. a missing column) rejects them all
         return [_rejected(wh, spec, r.path, source, exc) for r in raws]
     by_file = {str(r.path): [p for p in bad if p.file == str(r.path)] for r in raws}
@@ -147,6 +148,8 @@ def ingest_batch(
     if rejected:
         good = good.filter(~good[FILE].isin(sorted(rejected)))
     keep = [i for i in range(len(raws)) if i not in rejected]
+    for i, count in skipped.items():
+        records[i].skipped = count
     if keep:
         with wh.transaction():
             _load(wh, spec, good, attributes, settings, records)
@@ -197,7 +200,15 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
     ranked = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
     good = ranked.filter(ranked._n == 0).drop("_n", "_key")
     attributes = _attributes_long(batch, attribute_columns) if spec.custom_attributes else None
-    return good, bad, attributes
+    return good, bad, attributes, _skipped_by_file(batch, targets, mapping)
+
+
+def _skipped_by_file(batch: RawBatch, targets: dict[str, str], mapping: Mapping) -> dict[int, int]:
+    if not mapping.skip_empty:
+        return {}
+    t = batch.table.filter(skipped_rows(batch, targets, mapping))
+    rows = t.group_by(FILE).agg(n=ibis._.count()).to_pyarrow().to_pylist()
+    return {int(r[FILE]): int(r["n"]) for r in rows}
 
 
 def _provisional_key(spec: TableSpec, t: ir.Table) -> ir.StringValue:
@@ -271,7 +282,7 @@ def _load_attributes(wh: Warehouse, spec: TableSpec, ready: ir.Table, attributes
     long = wh.stage(attributes, prefix="attrs")
     ids = ready.select(FILE, ROW, "load_id", _entity_id=ready[spec.key])
     joined = long.join(ids, [FILE, ROW])
-    entity = spec.name.removesuffix("s")
+    entity = spec.entity
     rows = joined.select(
         attribute_id=ibis.literal(entity + "|") + joined._entity_id + "|" + joined.name,
         entity=ibis.literal(entity), entity_id=joined._entity_id, name=joined.name,
@@ -303,9 +314,12 @@ def _quarantine(wh: Warehouse, raw: RawFile, bad: list[Problem], record: LoadRec
 
 
 def _raw_rows(raw: RawFile, rows: list[int]) -> dict[int, str]:
+    """The original values of bad rows: as JSON by column, or the line itself when the line
+    could not be split into columns."""
     wanted = ibis.memtable({ROW: pa.array(rows, pa.int64())})
     found = raw.table.semi_join(wanted, ROW).to_pyarrow().to_pylist()
-    return {r.pop(ROW): json.dumps(r, ensure_ascii=False) for r in found}
+    values = {r.pop(ROW): json.dumps(r, ensure_ascii=False) for r in found}
+    return {**{row: text for row, text in raw.rejected_text.items() if row in rows}, **values}
 
 
 def _rejected(wh: Warehouse, spec: TableSpec, path: Path, source: Source, exc: InputError,

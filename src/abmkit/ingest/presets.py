@@ -137,6 +137,7 @@ def bombora(column_count: int) -> Mapping:
         constants={"source": "bombora"},
         keep_unmapped=False,
         week_from_filename=True,
+        skip_empty=["topic"],  # domains listed without topic data: no signal, not an error
     )
 
 

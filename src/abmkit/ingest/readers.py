@@ -41,6 +41,7 @@ class RawFile:
     header: bool
     problems: list[Problem] = field(default_factory=list)
     rows_read: int = 0
+    rejected_text: dict[int, str] = field(default_factory=dict)  # row -> original line
 
 
 @dataclass
@@ -187,7 +188,8 @@ def _scan_csv(path, text_path, engine, dialect, header, names, max_field_bytes) 
         "store_rejects": True,
         "rejects_table": rejects,
         "rejects_scan": f"{rejects}_scan",
-        "max_line_size": max(2 * max_field_bytes, 2_000_000) + 1024,
+        # Read long lines whole, so the size check can name the cell that is too long.
+        "max_line_size": max(4 * max_field_bytes, 64 << 20),
         "auto_detect": False,
     }
     args = ", ".join(f"{k}={_sql_literal(v)}" for k, v in options.items())
@@ -195,18 +197,19 @@ def _scan_csv(path, text_path, engine, dialect, header, names, max_field_bytes) 
     try:
         con.execute(
             f'CREATE TEMP TABLE "{name}" AS SELECT {cols}, '
-            f"CAST(row_number() OVER () AS BIGINT) AS {ROW} "
+            f"CAST(row_number() OVER () AS BIGINT) + {1 if header else 0} AS {ROW} "
             f"FROM read_csv('{_sql_path(text_path)}', {args})"
         )
     except duckdb.Error as exc:
         raise InputError.single(str(path), f"cannot read as CSV: {_first_line(exc)}") from None
-    problems, reject_lines = _structural_problems(con, rejects, str(path), names)
-    _renumber(con, name, header, reject_lines)
+    problems, rejected = _structural_problems(con, rejects, str(path), names, dialect)
+    reject_lines = sorted(rejected)
+    _renumber(con, name, reject_lines)
     table = engine.table(name)
     rows = int(table.count().execute()) + len(reject_lines)
     if rows == 0:
         raise InputError.single(str(path), "file has a header but no rows")
-    return RawFile(path, table, names, checksum(path), header, problems, rows)
+    return RawFile(path, table, names, checksum(path), header, problems, rows, rejected)
 
 
 def _sql_literal(value: object) -> str:
@@ -219,29 +222,40 @@ def _sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _structural_problems(con, rejects: str, file: str, names: list[str]):
+def _structural_problems(con, rejects: str, file: str, names: list[str], dialect: csv.Dialect):
+    """One problem per rejected line (the engine may report a line more than once), and the
+    line's original text for the quarantine."""
     rows = con.execute(
-        f'SELECT DISTINCT line, error_type, error_message, column_name FROM "{rejects}" ORDER BY line'
+        f'SELECT line, error_type, error_message, csv_line FROM "{rejects}" ORDER BY line'
     ).fetchall()
-    problems = []
-    for line, kind, message, column in rows:
-        reason = {
-            "TOO MANY COLUMNS": f"too many fields ({message.split(':')[-1].strip()} found, "
-            f"{len(names)} expected) — an unquoted delimiter inside a value?",
-            "MISSING COLUMNS": f"too few fields ({message.split(':')[-1].strip()} found, "
-            f"{len(names)} expected) — a truncated row?",
-            "UNQUOTED VALUE": "a quote inside an unquoted value",
-            "LINE SIZE OVER MAXIMUM": "row is longer than the largest accepted row",
-            "INVALID UNICODE": "bytes that are not valid in the file's encoding",
-        }.get(kind, message.splitlines()[0])
-        problems.append(Problem(file, int(line), None, reason))
-    return problems, sorted({int(p.row) for p in problems if p.row is not None})
+    problems, texts = [], {}
+    for line, kind, message, text in rows:
+        if int(line) in texts:
+            continue
+        texts[int(line)] = text or ""
+        problems.append(Problem(file, int(line), None, _reject_reason(kind, message, text,
+                                                                      len(names), dialect)))
+    return problems, texts
 
 
-def _renumber(con, name: str, header: bool, reject_lines: list[int]) -> None:
-    """Turn the ordinal of each good row into its row number in the file (header = row 1)."""
-    offset = 1 if header else 0
-    con.execute(f"UPDATE \"{name}\" SET {ROW} = {ROW} + {offset}")
+def _reject_reason(kind: str, message: str, text: str | None, expected: int,
+                   dialect: csv.Dialect) -> str:  # fmt: skip
+    found = len(next(csv.reader([text], dialect))) if text else None
+    if kind == "TOO MANY COLUMNS":
+        return (f"too many fields ({found} found, {expected} expected) — an unquoted delimiter "
+                "inside a value?")
+    if kind == "MISSING COLUMNS":
+        return f"too few fields ({found} found, {expected} expected) — a truncated row?"
+    return {
+        "UNQUOTED VALUE": "a quote inside an unquoted value",
+        "LINE SIZE OVER MAXIMUM": "row is longer than the largest accepted row "
+        "(raise ingest.max_field_bytes)",
+        "INVALID UNICODE": "bytes that are not valid in the file's encoding",
+    }.get(kind, message.splitlines()[0])
+
+
+def _renumber(con, name: str, reject_lines: list[int]) -> None:
+    """Rows after a rejected line are one further down the file than their ordinal says."""
     for line in reject_lines:  # each rejected line shifts the rows at or after it by one
         con.execute(f'UPDATE "{name}" SET {ROW} = {ROW} + 1 WHERE {ROW} >= {line}')
 

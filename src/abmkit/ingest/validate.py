@@ -79,8 +79,9 @@ def week_from_filename(path: Path) -> str | None:
 def build_typed(raw: RawBatch, spec: TableSpec, targets: dict[str, str], mapping: Mapping,
                 date_order: str, max_field_bytes: int) -> Typed:  # fmt: skip
     """Typed canonical columns and what the checks need, computed in one pass over raw rows.
-    Checks then run on the materialized result, so no parse is evaluated twice."""
-    t = raw.table
+    Checks then run on the materialized result, so no parse is evaluated twice. Rows that
+    `mapping.skip_empty` marks as 'no data' are left out (see `skipped_rows`)."""
+    t = raw.table.filter(~skipped_rows(raw, targets, mapping)) if mapping.skip_empty else raw.table
     columns: dict[str, ir.Value] = {FILE: t[FILE], ROW: t[ROW]}
     columns["_longest"] = ibis.greatest(*[t[c].length().fill_null(0) for c in raw.columns])
     checks = [Check(None, f"characters; the limit is {max_field_bytes:,} "
@@ -109,6 +110,12 @@ def build_typed(raw: RawBatch, spec: TableSpec, targets: dict[str, str], mapping
     if mapping.week_from_filename and "week" not in targets:
         columns["week"] = _weeks_from_filenames(raw, t)
     return Typed(t.select(**columns), targets, checks)
+
+
+def skipped_rows(raw: RawBatch, targets: dict[str, str], mapping: Mapping) -> ir.BooleanValue:
+    """Rows where a `skip_empty` column is empty."""
+    sources = [targets[c] for c in mapping.skip_empty if c in targets]
+    return ibis.or_(*[raw.table[s].isnull() for s in sources]) if sources else ibis.literal(False)
 
 
 def _unparsed(dst: str) -> Callable[[ir.Table], ir.BooleanValue]:

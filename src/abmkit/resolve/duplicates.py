@@ -102,7 +102,7 @@ def _merge_attributes(wh: Warehouse, source_id: str, into_id: str) -> None:
 
 
 def _update(wh: Warehouse, table: str, column: str, old: str, new: str) -> None:
-    stmt = sg.update(table, {column: sge.Literal.string(new)},
+    stmt = sge.update(table, {column: sge.Literal.string(new)},
                      where=sg.column(column).eq(sge.Literal.string(old)))  # fmt: skip
     wh.execute_sql(stmt.sql(wh.con.dialect), table=table)
 

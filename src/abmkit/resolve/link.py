@@ -56,12 +56,13 @@ def _via(t: ir.Table, lookup: ir.Table, column: str, out: str) -> ir.Table:
     return t.left_join(lk, t[column] == lk[f"_k_{out}"]).drop(f"_k_{out}")
 
 
-def _via_ip(wh: Warehouse, t: ir.Table) -> ir.Table:
-    """Account of the narrowest loaded IP range containing each distinct visitor IP."""
-    if "ip" not in t.columns:
+def _via_ip(wh: Warehouse, staged: ir.Table, t: ir.Table) -> ir.Table:
+    """Account of the narrowest loaded IP range containing each distinct visitor IP of `staged`,
+    joined onto `t`."""
+    if "ip" not in staged.columns:
         return t.mutate(_by_ip=NULL_ID)
     ranges = wh.table("ip_ranges").filter(lambda r: r.account_id.notnull())
-    ips = t.select("ip").filter(t.ip.notnull()).distinct()
+    ips = staged.select("ip").filter(staged.ip.notnull()).distinct()
     # Small tables of distinct visitor IPs, materialized so that no engine evaluates the range
     # join inside the big one or recomputes IP numbers per comparison.
     ips = wh.con.create_table(ibis.util.gen_name("ips"), ips.mutate(_num=_ip_number(ips.ip)),
@@ -93,7 +94,7 @@ def link_records(wh: Warehouse, spec: TableSpec, staged: ir.Table, settings: Set
     t = _via(t, lk["email"], "email", "_by_email") if spec.name != "contacts" else (
         t.mutate(_by_email=NULL_ID))  # fmt: skip
     t = _via(t, lk["domain"], "domain", "_by_domain")
-    t = _via_ip(wh, t) if settings.resolve.use_ip_ranges else t.mutate(_by_ip=NULL_ID)
+    t = _via_ip(wh, staged, t) if settings.resolve.use_ip_ranges else t.mutate(_by_ip=NULL_ID)
     t = _with_name_key(t)
     t = _via(t, lk["name"], "_name_key", "_by_name")
     t = _fuzzy(wh, t, settings.resolve.name_match_threshold)

@@ -31,6 +31,7 @@ class LoadRecord:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    skipped: int = 0
     unmatched: int = 0
     outcome: str = "ok"
     message: str = ""

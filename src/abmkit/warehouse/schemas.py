@@ -7,7 +7,7 @@ as a change (which load wrote the row, when).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -27,7 +27,8 @@ class TableSpec:
     resolves_accounts: bool = False
     doc: str = ""
     custom_attributes: bool = False
-    extra_doc: dict[str, str] = field(default_factory=dict)
+    entity: str = ""  # singular name used in the attributes table
+
 
     @property
     def schema(self) -> ibis.Schema:
@@ -47,6 +48,7 @@ S, I, F, B, D, T = dt.string, dt.int64, dt.float64, dt.boolean, dt.date, dt.time
 
 ACCOUNTS = TableSpec(
     "accounts",
+    entity="account",
     key="account_id",
     columns={
         "account_id": S, "name": S, "domain": S, "name_key": S, "industry": S, "employees": I,
@@ -60,6 +62,7 @@ ACCOUNTS = TableSpec(
 
 CONTACTS = TableSpec(
     "contacts",
+    entity="contact",
     key="contact_id",
     columns={
         "contact_id": S, "account_id": S, "email": S, "first_name": S, "last_name": S,
@@ -99,6 +102,7 @@ INTENT = TableSpec(
 
 OPPORTUNITIES = TableSpec(
     "opportunities",
+    entity="opportunity",
     key="opportunity_id",
     columns={
         "opportunity_id": S, "account_id": S, "account_name": S, "name": S, "stage": S,
@@ -147,7 +151,7 @@ ATTRIBUTES = ibis.schema(
 LOADS = ibis.schema(
     {"load_id": S, "table_name": S, "file": S, "checksum": S, "preset": S, "started_at": T,
      "seconds": F, "rows_read": I, "inserted": I, "updated": I, "unchanged": I,
-     "quarantined": I, "unmatched": I, "outcome": S, "message": S}
+     "quarantined": I, "skipped": I, "unmatched": I, "outcome": S, "message": S}
 )  # fmt: skip
 
 QUARANTINE = ibis.schema(

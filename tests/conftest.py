@@ -1,0 +1,222 @@
+"""Shared fixtures: real warehouses (a DuckDB file, a real PostgreSQL server), workspaces, files.
+
+The PostgreSQL server is started once per session, only when a selected test needs it, from the
+binaries under /usr/lib/postgresql/*/bin. Without them the postgres tests are skipped with a
+reason, except under CI (env `CI` set), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from abmkit.app import Abm
+from abmkit.config.workspace import init_workspace
+
+
+def pytest_configure(config):
+    # third-party deprecations (ibis on duckdb 1.5, pandas 3) are not ours to fix here
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:ibis.*")
+    config.addinivalue_line("filterwarnings", "ignore:The 'future.infer_string':Warning")
+
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ABM_BIN = REPO / ".venv" / "bin" / "abm"
+
+DATA_TABLES = ("accounts", "contacts", "touches", "intent", "opportunities", "campaigns",
+               "ip_ranges", "attributes", "quarantine", "account_merges")  # fmt: skip
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+def _pg_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                   key=lambda p: float(p.parent.parent.name) if
+                   p.parent.parent.name.replace(".", "").isdigit() else 0.0)  # fmt: skip
+    return found[-1].parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster run as the `postgres` user when we are root."""
+
+    def __init__(self, bindir: Path, root: Path):
+        self.bindir = bindir
+        self.root = root
+        self.data = root / "data"
+        self.sock = root / "sock"
+        self.port = _free_port()
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    def start(self) -> None:
+        self.data.mkdir(parents=True)
+        self.sock.mkdir()
+        if self.as_root:
+            shutil.chown(self.root, "postgres")
+            for p in (self.data, self.sock):
+                shutil.chown(p, "postgres", "postgres")
+            self.root.chmod(0o755)
+        init = self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                         "--no-sync", "-E", "UTF8")  # fmt: skip
+        if init.returncode:
+            raise RuntimeError(f"initdb failed: {init.stderr}")
+        options = f"-c fsync=off -c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock}"
+        started = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-t", "60",
+                            "-l", str(self.data / "server.log"), "start")  # fmt: skip
+        if started.returncode:
+            log = (self.data / "server.log").read_text(errors="replace")
+            raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{log}")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as con:
+            con.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bindir = _pg_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests, but no /usr/lib/postgresql/*/bin/pg_ctl")
+        pytest.skip("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin")
+    # not under pytest's tmp dir: its parents are private to us, and the server runs as postgres
+    root = Path(tempfile.mkdtemp(prefix="abmkit-pg-"))
+    server = PostgresServer(bindir, root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.url(postgres_server.create_database())
+
+
+# -- warehouses and workspaces ------------------------------------------------------------------
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_url(request, tmp_path) -> str:
+    if request.param == "duckdb":
+        return f"duckdb://{tmp_path / 'wh' / 'warehouse.duckdb'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    ws = tmp_path / "ws"
+    init_workspace(ws)
+    return ws
+
+
+@pytest.fixture
+def abm(workspace, warehouse_url) -> Iterator[Abm]:
+    app = Abm.open(workspace, overrides={"warehouse": {"url": warehouse_url}})
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def duck_abm(workspace) -> Iterator[Abm]:
+    """An Abm over the workspace's default DuckDB warehouse (for tests that are not per engine)."""
+    app = Abm.open(workspace)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real data folder {DATA} is absent (it lives outside the repository)")
+    return DATA
+
+
+# -- files --------------------------------------------------------------------------------------
+def write_csv(path: Path, header: list[str] | None, rows: list[list], *, delimiter: str = ",",
+              encoding: str = "utf-8") -> Path:  # fmt: skip
+    """Write a CSV with the csv module's quoting (embedded delimiters and newlines get quoted)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as fh:
+        writer = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
+        if header is not None:
+            writer.writerow(header)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return path
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    """`csv_file(name, header, rows, **kw)` → a CSV written under tmp_path/files."""
+
+    def make(name: str, header: list[str] | None, rows: list[list], **kw) -> Path:
+        return write_csv(tmp_path / "files" / name, header, rows, **kw)
+
+    return make
+
+
+# -- reading the warehouse ----------------------------------------------------------------------
+def rows_of(abm: Abm, table: str, key: str | None = None) -> list[dict]:
+    """All rows of a table as dicts, sorted, without load bookkeeping (for before/after checks)."""
+    data = abm.warehouse.table(table).to_pyarrow().to_pylist()
+    data = [{k: v for k, v in r.items() if k not in ("loaded_at", "merged_at")} for r in data]
+    return sorted(data, key=lambda r: str(r.get(key)) if key else repr(sorted(r.items(), key=str)))
+
+
+def by_key(abm: Abm, table: str, key: str) -> dict[str, dict]:
+    return {r[key]: r for r in abm.warehouse.table(table).to_pyarrow().to_pylist()}
+
+
+def snapshot(abm: Abm) -> dict[str, list[dict]]:
+    """Every data table's full contents (load_id included: an unchanged row is not rewritten)."""
+    return {t: rows_of(abm, t) for t in DATA_TABLES}
+
+
+def ok(result):
+    """The LoadRecord of a load that must have succeeded (fails with the problems otherwise)."""
+    from abmkit.errors import InputError
+
+    assert not isinstance(result, InputError), f"load rejected: {result}"
+    assert result.outcome == "ok"
+    return result

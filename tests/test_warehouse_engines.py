@@ -1,0 +1,134 @@
+"""The warehouse on each engine: canonical tables, transactions, staging, upsert counts."""
+
+from __future__ import annotations
+
+import ibis
+import pyarrow as pa
+import pytest
+
+from abmkit.warehouse.engine import open_warehouse
+from abmkit.warehouse.merge import MergeCounts, upsert
+from abmkit.warehouse.schemas import CANONICAL, SYSTEM
+
+
+@pytest.fixture
+def wh(warehouse_url):
+    w = open_warehouse(warehouse_url)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def test_canonical_and_system_tables_exist_with_their_schemas(wh):
+    tables = set(wh.con.list_tables())
+    for name, spec in CANONICAL.items():
+        assert name in tables
+        assert wh.table(name).schema().names == spec.schema.names
+        for col, typ in spec.schema.items():
+            got = wh.table(name).schema()[col]
+            assert type(got) is type(typ), f"{name}.{col}: {got} != {typ}"
+    for name, schema in SYSTEM.items():
+        assert name in tables
+        assert wh.table(name).schema().names == schema.names
+    assert wh.count("accounts") == 0
+    # opening again neither fails nor alters anything
+    open_warehouse(wh.url).close()
+
+
+def test_resolving_tables_carry_match_columns(wh):
+    for name, spec in CANONICAL.items():
+        has = {"match_method", "match_score"} <= set(wh.table(name).columns)
+        assert has == spec.resolves_accounts, name
+
+
+def _campaign_rows(*ids: str) -> pa.Table:
+    return pa.table({"campaign_id": list(ids), "name": [f"Campaign {i}" for i in ids]})
+
+
+def test_transaction_rolls_back_on_error(wh):
+    with pytest.raises(RuntimeError, match="boom"), wh.transaction():
+        wh.con.insert("campaigns", ibis.memtable(_campaign_rows("c1", "c2")).select(
+            "campaign_id", "name"))  # fmt: skip
+        assert wh.count("campaigns") == 2  # visible inside the transaction
+        raise RuntimeError("boom")
+    assert wh.count("campaigns") == 0
+    with wh.transaction():
+        wh.con.insert("campaigns", ibis.memtable(_campaign_rows("c3")))
+    assert wh.count("campaigns") == 1
+
+
+def test_nested_transaction_joins_the_outer_one(wh):
+    with pytest.raises(ValueError), wh.transaction():
+        with wh.transaction():
+            wh.con.insert("campaigns", ibis.memtable(_campaign_rows("c1")))
+        raise ValueError("outer fails after inner finished")
+    assert wh.count("campaigns") == 0
+
+
+def test_stage_round_trips_an_arrow_table(wh):
+    data = pa.table({
+        "s": pa.array(["a", None, "c, with comma", 'quote "q"', "new\nline", "é€"]),
+        "i": pa.array([1, 2, None, -4, 2**40, 0], pa.int64()),
+        "f": pa.array([1.5, None, -0.25, 1e12, 0.0, 3.0], pa.float64()),
+        "b": pa.array([True, False, None, True, False, True]),
+    })  # fmt: skip
+    staged = wh.stage(data, prefix="rt")
+    back = staged.order_by(staged.i.isnull(), "i").to_pyarrow()
+    expected = sorted(data.to_pylist(), key=lambda r: (r["i"] is None, r["i"] or 0))
+    assert back.to_pylist() == expected
+    assert staged.schema() == ibis.Schema.from_pyarrow(data.schema)
+    batches = pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=2))
+    assert wh.stage(batches).count().execute() == 6
+
+
+def _accounts(rows: list[dict]) -> pa.Table:
+    cols = {"account_id": pa.string(), "name": pa.string(), "employees": pa.int64(),
+            "revenue": pa.float64()}  # fmt: skip
+    return pa.table({c: pa.array([r.get(c) for r in rows], t) for c, t in cols.items()})
+
+
+def test_upsert_counts_with_nulls(wh):
+    compare = ["name", "employees", "revenue"]
+    first = _accounts([
+        {"account_id": "a", "name": "A", "employees": None, "revenue": None},
+        {"account_id": "b", "name": "B", "employees": 10, "revenue": 1.0},
+        {"account_id": "c", "name": None, "employees": None, "revenue": None},
+    ])  # fmt: skip
+    counts = upsert(wh, "accounts", wh.stage(first), "account_id", compare)
+    assert counts == MergeCounts(inserted=3, updated=0, unchanged=0)
+
+    again = upsert(wh, "accounts", wh.stage(first), "account_id", compare)
+    assert again == MergeCounts(inserted=0, updated=0, unchanged=3)  # NULL→NULL is unchanged
+
+    second = _accounts([
+        {"account_id": "a", "name": "A", "employees": 5, "revenue": None},  # NULL → value
+        {"account_id": "b", "name": "B", "employees": None, "revenue": 1.0},  # value → NULL
+        {"account_id": "c", "name": None, "employees": None, "revenue": None},  # same
+        {"account_id": "d", "name": "D", "employees": 1, "revenue": 2.0},  # new
+    ])  # fmt: skip
+    counts = upsert(wh, "accounts", wh.stage(second), "account_id", compare)
+    assert counts == MergeCounts(inserted=1, updated=2, unchanged=1)
+    rows = {r["account_id"]: r for r in wh.table("accounts").to_pyarrow().to_pylist()}
+    assert set(rows) == {"a", "b", "c", "d"}
+    assert rows["a"]["employees"] == 5
+    assert rows["b"]["employees"] is None
+    assert rows["d"]["revenue"] == 2.0
+
+
+def test_upsert_counts_per_file(wh):
+    staged = _accounts([{"account_id": "a", "name": "A"}, {"account_id": "b", "name": "B"}])
+    staged = staged.append_column("__file", pa.array([0, 1], pa.int64()))
+    counts = upsert(wh, "accounts", wh.stage(staged), "account_id", ["name"], by="__file")
+    assert counts == {0: MergeCounts(1, 0, 0), 1: MergeCounts(1, 0, 0)}
+    assert "__file" not in wh.table("accounts").columns
+
+
+def test_upsert_only_writes_the_columns_given(wh):
+    full = _accounts([{"account_id": "a", "name": "A", "employees": 7, "revenue": 9.0}])
+    upsert(wh, "accounts", wh.stage(full), "account_id", ["name", "employees", "revenue"])
+    partial = pa.table({"account_id": ["a"], "name": ["A2"]})
+    counts = upsert(wh, "accounts", wh.stage(partial), "account_id", ["name"])
+    assert counts == MergeCounts(0, 1, 0)
+    (row,) = wh.table("accounts").to_pyarrow().to_pylist()
+    assert (row["name"], row["employees"], row["revenue"]) == ("A2", 7, 9.0)
