@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)  ## simulate a market, ingest it, resolve it, print a summary
-	$(BIN)/abm demo --workspace .abm-demo $(DEMO_ARGS)
+	$(BIN)/abm demo --no-serve --workspace .abm-demo $(DEMO_ARGS)
 
 test: $(STAMP)  ## every test; PostgreSQL tests run when a server can be started
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -23,9 +23,9 @@ bench: $(STAMP)  ## benchmarks: print tables, write benchmarks/results/*.json
 	$(BIN)/python benchmarks/bench_ingest.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_identity.py
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+lint: $(STAMP)  ## ruff (lint + format check) and mypy on the core
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 clean:

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from abmkit.warehouse.engine import open_warehouse
-from abmkit.warehouse.merge import MergeCounts, upsert
+from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert, upsert
 from abmkit.warehouse.schemas import CANONICAL, SYSTEM
 
 
@@ -119,8 +119,12 @@ def test_upsert_counts_with_nulls(wh):
 def test_upsert_counts_per_file(wh):
     staged = _accounts([{"account_id": "a", "name": "A"}, {"account_id": "b", "name": "B"}])
     staged = staged.append_column("__file", pa.array([0, 1], pa.int64()))
-    counts = upsert(wh, "accounts", wh.stage(staged), "account_id", ["name"], by="__file")
-    assert counts == {0: MergeCounts(1, 0, 0), 1: MergeCounts(1, 0, 0)}
+    plan = plan_upsert(wh, "accounts", wh.stage(staged), "account_id", ["name"], by="__file")
+    assert plan.counts == {0: MergeCounts(1, 0, 0), 1: MergeCounts(1, 0, 0)}
+    assert wh.count("accounts") == 0  # planning writes nothing
+    with wh.transaction():
+        apply_upsert(wh, plan)
+    assert wh.count("accounts") == 2
     assert "__file" not in wh.table("accounts").columns
 
 

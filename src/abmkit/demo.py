@@ -114,7 +114,9 @@ def surging_accounts(abm: Abm, surge: int, limit: int = 10) -> list[dict[str, An
                          & intent.account_id.notnull())  # fmt: skip
     acc = abm.warehouse.table("accounts").select("account_id", "name", "domain")
     top = week.group_by("account_id").agg(surging_topics=week.count(), best=week.score.max())
-    top = top.join(acc, "account_id").order_by([ibis.desc("surging_topics"), ibis.desc("best")])
+    top = top.join(acc, "account_id").order_by(
+        [ibis.desc("surging_topics"), ibis.desc("best"), "account_id"]
+    )
     return top.limit(limit).to_pyarrow().to_pylist()
 
 

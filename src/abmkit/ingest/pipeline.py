@@ -50,7 +50,7 @@ from abmkit.ingest.validate import (
 from abmkit.resolve.link import assign_account_ids, link_records, parent_links
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.loads import LoadRecord, quarantine_rows, record_load
-from abmkit.warehouse.merge import upsert
+from abmkit.warehouse.merge import UpsertPlan, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import CANONICAL, TableSpec
 
 PAUSE_ENV = "ABMKIT_TEST_PAUSE_BEFORE_COMMIT"  # crash tests: hold the transaction open here
@@ -151,8 +151,12 @@ def ingest_batch(
     for i, count in skipped.items():
         records[i].skipped = count
     if keep:
+        plans = _prepare(wh, spec, good, attributes, settings, records)
         with wh.transaction():
-            _load(wh, spec, good, attributes, settings, records)
+            for plan in plans:
+                apply_upsert(wh, plan)
+            if spec.name == "accounts":
+                _link_parents(wh)
             seconds = (time.perf_counter() - clock) / len(raws)
             for i in keep:
                 records[i].seconds = seconds
@@ -188,19 +192,28 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
                                   derive(engine, spec, checked.drop(*typed.helpers), settings),
                                   temp=True)  # fmt: skip
     keyed = derived.mutate(_key=_provisional_key(spec, derived))
-    key_source = targets.get(spec.key, spec.key)
-    problems = ibis.union(problems_of(checked, typed.checks, batch),
-                          conflicting_keys(keyed, "_key", key_source),
-                          *_derived_problems(spec, keyed, targets))  # fmt: skip
-    problems = engine.create_table(ibis.util.gen_name("problems"), problems, temp=True)
+    repeated = _keys_repeat(keyed)  # usually not: then no conflict check, no de-duplication
+    parts = [problems_of(checked, typed.checks, batch), *_derived_problems(spec, keyed, targets)]
+    if repeated:
+        parts.append(conflicting_keys(keyed, "_key", targets.get(spec.key, spec.key)))
+    problems = engine.create_table(ibis.util.gen_name("problems"), ibis.union(*parts), temp=True)
     bad = collect(problems, batch)
-    bad_rows = problems.select(FILE, "row").distinct()
-    good = keyed.anti_join(bad_rows, (keyed[FILE] == bad_rows[FILE]) & (keyed[ROW] == bad_rows.row))
-    order = [ibis.desc(FILE), ROW]  # a later file wins over an earlier one, as if loaded after it
-    ranked = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
-    good = ranked.filter(ranked._n == 0).drop("_n", "_key")
+    good = keyed
+    if bad:
+        bad_rows = problems.select(FILE, "row").distinct()
+        good = good.anti_join(bad_rows, (good[FILE] == bad_rows[FILE]) & (good[ROW] == bad_rows.row))
+    if repeated:  # a later file wins over an earlier one, as if loaded after it
+        order = [ibis.desc(FILE), ROW]
+        good = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
+        good = good.filter(good._n == 0).drop("_n")
+    good = good.drop("_key")
     attributes = _attributes_long(batch, attribute_columns) if spec.custom_attributes else None
     return good, bad, attributes, _skipped_by_file(batch, targets, mapping)
+
+
+def _keys_repeat(keyed: ir.Table) -> bool:
+    counts = keyed.aggregate(rows=keyed.count(), keys=keyed._key.nunique()).to_pyarrow()
+    return counts["rows"][0].as_py() != counts["keys"][0].as_py()
 
 
 def _skipped_by_file(batch: RawBatch, targets: dict[str, str], mapping: Mapping) -> dict[int, int]:
@@ -243,8 +256,10 @@ def _attributes_long(batch: RawBatch, columns: dict[str, str]) -> ir.Table | Non
     return long.filter(long.value.notnull())
 
 
-def _load(wh: Warehouse, spec: TableSpec, good: ir.Table, attributes: ir.Table | None,
-          settings: Settings, records: list[LoadRecord]) -> None:  # fmt: skip
+def _prepare(wh: Warehouse, spec: TableSpec, good: ir.Table, attributes: ir.Table | None,
+             settings: Settings, records: list[LoadRecord]) -> list[UpsertPlan]:  # fmt: skip
+    """Stage, link and classify the good rows; fill the records' counts. Nothing is written to
+    a canonical table yet: the plans are applied inside the transaction."""
     staged = wh.stage(good, prefix=spec.name)
     if spec.name == "accounts":
         linked = assign_account_ids(wh, staged)
@@ -258,17 +273,16 @@ def _load(wh: Warehouse, spec: TableSpec, good: ir.Table, attributes: ir.Table |
     ready = wh.con.create_table(ibis.util.gen_name("ready"), linked, temp=True)
     columns = [c for c in ready.columns if c in wh.table(spec.name).columns]
     compare = [c for c in spec.content_columns if c in columns]
-    counts = upsert(wh, spec.name, ready.select(FILE, *columns), spec.key, compare, by=FILE)
+    plan = plan_upsert(wh, spec.name, ready.select(FILE, *columns), spec.key, compare, by=FILE)
     unmatched = _unmatched_by_file(ready) if spec.resolves_accounts else {}
     for i, record in enumerate(records):
-        c = counts.get(i)
+        c = plan.counts.get(i)
         if c is not None:
             record.inserted, record.updated, record.unchanged = c.inserted, c.updated, c.unchanged
         record.unmatched = unmatched.get(i, 0)
-    if attributes is not None:
-        _load_attributes(wh, spec, ready, attributes, stamp)
-    if spec.name == "accounts":
-        _link_parents(wh)
+    if attributes is None:
+        return [plan]
+    return [plan, _attribute_plan(wh, spec, ready, attributes, stamp)]
 
 
 def _unmatched_by_file(ready: ir.Table) -> dict[int, int]:
@@ -276,22 +290,23 @@ def _unmatched_by_file(ready: ir.Table) -> dict[int, int]:
     return {int(r[FILE]): int(r["n"]) for r in rows.to_pyarrow().to_pylist()}
 
 
-def _load_attributes(wh: Warehouse, spec: TableSpec, ready: ir.Table, attributes: ir.Table,
-                     stamp: dt.datetime) -> None:  # fmt: skip
+def _attribute_plan(wh: Warehouse, spec: TableSpec, ready: ir.Table, attributes: ir.Table,
+                    stamp: dt.datetime) -> UpsertPlan:  # fmt: skip
     """Custom columns become (entity, entity_id, name, value) rows, upserted like the rest."""
     long = wh.stage(attributes, prefix="attrs")
     ids = ready.select(FILE, ROW, "load_id", _entity_id=ready[spec.key])
     joined = long.join(ids, [FILE, ROW])
     entity = spec.entity
     rows = joined.select(
+        joined[FILE],
         attribute_id=ibis.literal(entity + "|") + joined._entity_id + "|" + joined.name,
         entity=ibis.literal(entity), entity_id=joined._entity_id, name=joined.name,
         value=joined.value, load_id=joined.load_id, loaded_at=ibis.literal(stamp, idt.timestamp),
     )  # fmt: skip
-    latest = rows.mutate(_n=ibis.row_number().over(group_by="attribute_id",
-                                                   order_by=ibis.desc("load_id")))  # fmt: skip
-    upsert(wh, "attributes", latest.filter(latest._n == 0).drop("_n"), "attribute_id",
-           ["entity", "entity_id", "name", "value"])  # fmt: skip
+    latest = rows.mutate(_n=ibis.row_number().over(group_by="attribute_id",  # later file wins
+                                                   order_by=ibis.desc(FILE)))  # fmt: skip
+    return plan_upsert(wh, "attributes", latest.filter(latest._n == 0).drop("_n", FILE),
+                       "attribute_id", ["entity", "entity_id", "name", "value"])  # fmt: skip
 
 
 def _link_parents(wh: Warehouse) -> None:

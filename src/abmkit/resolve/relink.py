@@ -42,16 +42,16 @@ def with_name_keys(wh: Warehouse, t: ir.Table) -> ir.Table:
 
 
 def relink_all(wh: Warehouse, settings: Settings) -> list[RelinkCount]:
-    """Re-link every table that refers to accounts; one transaction for all."""
+    """Re-link every table that refers to accounts, one table (and transaction) after another."""
     out = []
-    with wh.transaction():
-        for name in RELINK_ORDER:
-            spec = CANONICAL[name]
-            table = wh.table(name)
-            given = ibis.cases((table.match_method == "id", table.account_id), else_=None)
-            current = with_name_keys(wh, table.mutate(account_id=given.cast("string")))
-            linked = link_records(wh, spec, current, settings)
-            rows = linked.select(spec.key, *LINK_COLUMNS)
-            counts = upsert(wh, name, rows, spec.key, LINK_COLUMNS)
-            out.append(RelinkCount(name, counts.updated + counts.unchanged, counts.updated))
+    for name in RELINK_ORDER:
+        spec = CANONICAL[name]
+        table = wh.table(name)
+        given = ibis.cases((table.match_method == "id", table.account_id), else_=None)
+        current = with_name_keys(wh, table.mutate(account_id=given.cast("string")))
+        linked = link_records(wh, spec, current, settings)
+        ready = wh.con.create_table(ibis.util.gen_name("relinked"),
+                                    linked.select(spec.key, *LINK_COLUMNS), temp=True)
+        counts = upsert(wh, name, ready, spec.key, LINK_COLUMNS)
+        out.append(RelinkCount(name, counts.updated + counts.unchanged, counts.updated))
     return out

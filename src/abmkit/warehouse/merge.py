@@ -39,12 +39,25 @@ def classify(target: ir.Table, staged: ir.Table, key: str, compare: list[str]) -
     return joined.select(*staged.columns, **{STATUS: status})
 
 
-def upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: list[str],
-           *, by: str | None = None) -> MergeCounts | dict[int, MergeCounts]:  # fmt: skip
-    """Write new and changed rows of `staged` into `table`; `compare` are the content columns.
+@dataclass
+class UpsertPlan:
+    """What an upsert will write, worked out before the write transaction opens: the engine plans
+    joins on freshly created tables well only outside it (inside, they have no statistics yet)."""
 
-    With `by`, counts come back per value of that column (e.g. per file of a batch).
-    """
+    table: str
+    key: str
+    changes: ir.Table  # new and changed rows, with `_status`
+    columns: list[str]
+    counts: dict  # group (or None) -> MergeCounts
+
+    def has(self, status: str) -> bool:
+        return any(getattr(c, status) for c in self.counts.values())
+
+
+def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: list[str],
+                *, by: str | None = None) -> UpsertPlan:  # fmt: skip
+    """Classify `staged` against `table`; `compare` are the content columns. With `by`, counts
+    are kept per value of that column (e.g. per file of a batch)."""
     changes = wh.con.create_table(
         ibis.util.gen_name("changes"),
         classify(wh.table(table), staged, key, compare).filter(lambda t: t[STATUS] != "unchanged"),
@@ -52,17 +65,31 @@ def upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: list[
     )
     columns = [c for c in staged.columns if c in wh.table(table).columns]
     groups = [by] if by else []
-    counted = changes.group_by([*groups, STATUS]).agg(n=changes.count()).to_pyarrow().to_pylist()
-    totals = staged.group_by(groups).agg(n=staged.count()) if by else staged.agg(n=staged.count())
-    if any(r[STATUS] == "inserted" for r in counted):
-        wh.con.insert(table, changes.filter(changes[STATUS] == "inserted").select(*columns))
-    if any(r[STATUS] == "updated" for r in counted):
-        wh.con.upsert(table, changes.filter(changes[STATUS] == "updated").select(*columns), on=key)
-    wh.drop(changes.get_name())
-    result = {}
+    counted = changes.group_by([*groups, STATUS]).agg(n=ibis._.count()).to_pyarrow().to_pylist()
+    totals = staged.group_by(groups).agg(n=ibis._.count()) if by else staged.agg(n=ibis._.count())
+    counts = {}
     for row in totals.to_pyarrow().to_pylist():
         group = row.get(by) if by else None
         n = {r[STATUS]: int(r["n"]) for r in counted if not by or r[by] == group}
         ins, upd = n.get("inserted", 0), n.get("updated", 0)
-        result[group] = MergeCounts(ins, upd, int(row["n"]) - ins - upd)
-    return result if by else result.get(None, MergeCounts())
+        counts[group] = MergeCounts(ins, upd, int(row["n"]) - ins - upd)
+    return UpsertPlan(table, key, changes, columns, counts)
+
+
+def apply_upsert(wh: Warehouse, plan: UpsertPlan) -> None:
+    """Write a planned upsert (call inside the load's transaction)."""
+    rows = plan.changes
+    if plan.has("inserted"):
+        wh.con.insert(plan.table, rows.filter(rows[STATUS] == "inserted").select(*plan.columns))
+    if plan.has("updated"):
+        wh.con.upsert(plan.table, rows.filter(rows[STATUS] == "updated").select(*plan.columns),
+                      on=plan.key)  # fmt: skip
+
+
+def upsert(wh: Warehouse, table: str, staged: ir.Table, key: str,
+           compare: list[str]) -> MergeCounts:  # fmt: skip
+    """Plan and apply in one go, in a transaction of its own (or the caller's)."""
+    plan = plan_upsert(wh, table, staged, key, compare)
+    with wh.transaction():
+        apply_upsert(wh, plan)
+    return plan.counts.get(None, MergeCounts())
