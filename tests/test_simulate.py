@@ -23,8 +23,10 @@ def market(tmp_path_factory) -> SimulationManifest:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.csv"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.csv"))
+    }
 
 
 def test_manifest_lists_every_kind_and_counts(market):
@@ -124,6 +126,7 @@ def test_env_step_is_deterministic_and_fatigues(market):
         first = env.step(actions)
         env.advance(days=7)
         return first, env.step(actions[:5])
+
     (a1, a2), (b1, b2) = run(), run()
     pd.testing.assert_frame_equal(a1, b1)
     pd.testing.assert_frame_equal(a2, b2)
@@ -139,7 +142,8 @@ def test_hundred_accounts_run(tmp_path):
 
 def test_touch_scale_doubles_volume(tmp_path):
     base = simulate_market(MarketConfig(accounts=300, months=2, seed=5), tmp_path / "x1")
-    double = simulate_market(MarketConfig(accounts=300, months=2, seed=5, touch_scale=2.0),
-                             tmp_path / "x2")
+    double = simulate_market(
+        MarketConfig(accounts=300, months=2, seed=5, touch_scale=2.0), tmp_path / "x2"
+    )
     ratio = double.counts["touches"] / base.counts["touches"]
     assert 1.7 <= ratio <= 2.3

@@ -1,8 +1,8 @@
 """abmkit: an open-source, warehouse-native engine for account-based marketing.
 
-    from abmkit import Abm
-    with Abm.open("my-workspace") as abm:
-        abm.ingest("accounts", [Path("accounts.csv")], preset="salesforce")
+from abmkit import Abm
+with Abm.open("my-workspace") as abm:
+    abm.ingest("accounts", [Path("accounts.csv")], preset="salesforce")
 """
 
 __version__ = "0.1.0"

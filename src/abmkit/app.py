@@ -50,12 +50,20 @@ class Abm:
                                quarantine=quarantine, on_file=on_file)  # fmt: skip
         for path, result in zip(files, results, strict=True):
             if isinstance(result, LoadRecord):
-                self.app_store.record("ingest", str(path), "ok", table=table,
-                                      load_id=result.load_id, inserted=result.inserted,
-                                      updated=result.updated, quarantined=result.quarantined)
+                self.app_store.record(
+                    "ingest",
+                    str(path),
+                    "ok",
+                    table=table,
+                    load_id=result.load_id,
+                    inserted=result.inserted,
+                    updated=result.updated,
+                    quarantined=result.quarantined,
+                )
             else:
-                self.app_store.record("ingest", str(path), "rejected", table=table,
-                                      problems=len(result.problems))
+                self.app_store.record(
+                    "ingest", str(path), "rejected", table=table, problems=len(result.problems)
+                )
         return results
 
     def relink(self) -> list[RelinkCount]:

@@ -54,16 +54,24 @@ class DemoSummary:
     surging: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_demo(workspace: Path, *, accounts: int = 5000, months: int = 12, seed: int = 7,
-             overrides: dict | None = None, progress: Progress | None = None) -> DemoSummary:  # fmt: skip
+def run_demo(
+    workspace: Path,
+    *,
+    accounts: int = 5000,
+    months: int = 12,
+    seed: int = 7,
+    overrides: dict | None = None,
+    progress: Progress | None = None,
+) -> DemoSummary:
     report = progress or (lambda stage, fraction: None)
     init_workspace(workspace)
     settings_overrides = {"ingest": {"mappings": DEMO_MAPPINGS}} | (overrides or {})
     cfg = MarketConfig(accounts=accounts, months=months, seed=seed)
     summary = DemoSummary(workspace, cfg)
     clock = time.perf_counter()
-    manifest = simulate_market(cfg, workspace / "market",
-                               progress=lambda s, f: report(f"simulating: {s}", 0.3 * f))
+    manifest = simulate_market(
+        cfg, workspace / "market", progress=lambda s, f: report(f"simulating: {s}", 0.3 * f)
+    )
     summary.seconds["simulate"] = time.perf_counter() - clock
     with Abm(open_workspace(workspace, settings_overrides)) as abm:
         _ingest_all(abm, manifest, summary, report)
@@ -93,13 +101,17 @@ def _ingest_all(abm: Abm, manifest, summary: DemoSummary, report: Progress) -> N
 
 def pipeline_summary(abm: Abm) -> dict[str, float]:
     opps = abm.warehouse.table("opportunities")
-    row = opps.aggregate(
-        opportunities=opps.count(),
-        open=(~opps.is_closed.fill_null(False)).sum(),
-        won=opps.is_won.fill_null(False).sum(),
-        lost=(opps.is_closed.fill_null(False) & ~opps.is_won.fill_null(False)).sum(),
-        won_amount=opps.amount.sum(where=opps.is_won.fill_null(False)),
-    ).to_pyarrow().to_pylist()[0]
+    row = (
+        opps.aggregate(
+            opportunities=opps.count(),
+            open=(~opps.is_closed.fill_null(False)).sum(),
+            won=opps.is_won.fill_null(False).sum(),
+            lost=(opps.is_closed.fill_null(False) & ~opps.is_won.fill_null(False)).sum(),
+            won_amount=opps.amount.sum(where=opps.is_won.fill_null(False)),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
     closed = (row["won"] or 0) + (row["lost"] or 0)
     row["win_rate"] = (row["won"] or 0) / closed if closed else 0.0
     return {k: float(v or 0) for k, v in row.items()}
@@ -139,8 +151,10 @@ def print_summary(console: Console, s: DemoSummary) -> None:
         rates.add_row(r.table, r.source, f"{r.rows:,}", f"{r.rate:.1%}", how)
     console.print(rates)
     p = s.pipeline
-    console.print(f"3. Pipeline: {p['opportunities']:,.0f} opportunities, {p['open']:,.0f} open, "
-                  f"{p['won']:,.0f} won (${p['won_amount']:,.0f}), win rate {p['win_rate']:.0%}")
+    console.print(
+        f"3. Pipeline: {p['opportunities']:,.0f} opportunities, {p['open']:,.0f} open, "
+        f"{p['won']:,.0f} won (${p['won_amount']:,.0f}), win rate {p['win_rate']:.0%}"
+    )
     if s.surging:
         top = ", ".join(f"{a['name']} ({a['surging_topics']})" for a in s.surging[:5])
         console.print(f"4. Surging on the most topics in the latest week: {top}")

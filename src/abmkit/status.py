@@ -66,6 +66,7 @@ def workspace_status(wh: Warehouse) -> Status:
         match_rates=match_rates(wh),
         loads=wh.count("loads"),
         rejected_loads=int(loads.filter(loads.outcome != "ok").count().execute()),
-        quarantined_rows=int(wh.table("quarantine").select("file", "row").distinct().count()
-                             .execute()),  # fmt: skip
+        quarantined_rows=int(
+            wh.table("quarantine").select("file", "row").distinct().count().execute()
+        ),  # fmt: skip
     )

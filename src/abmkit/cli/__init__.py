@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,13 +23,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-quarantine_app = typer.Typer(help="List and export rows that loads set aside.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="List and export rows that loads set aside.", no_args_is_help=True
+)
 app.add_typer(quarantine_app, name="quarantine")
 console = Console()
 err = Console(stderr=True)
 
 
-class Table(str, Enum):
+class Table(StrEnum):
     accounts = "accounts"
     contacts = "contacts"
     opportunities = "opportunities"
@@ -127,7 +129,9 @@ def loads(
 
 @app.command()
 def audit(
-    action: Annotated[str | None, typer.Option(help="Only this action, e.g. ingest, merge.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, e.g. ingest, merge.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many of the latest events.")] = 50,
     workspace: WorkspaceOpt = Path("."),
     set_: SetOpt = None,

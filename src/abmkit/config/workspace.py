@@ -1,4 +1,4 @@
-"""A workspace is a folder with one config file, the warehouse file, the app-store file and outputs."""
+"""A workspace: a folder with one config file, the warehouse file, the app store and outputs."""
 
 from __future__ import annotations
 

@@ -36,7 +36,9 @@ def _formatted_number(s: ir.StringValue) -> ir.FloatingValue:
     well_formed = grouped.re_search(r"^(\d{1,3}(,\d{3})+|\d*)(\.\d+)?[KMB]?$")
     body = grouped.re_replace(",", "")
     scale = ibis.cases(
-        (body.endswith("K"), 1e3), (body.endswith("M"), 1e6), (body.endswith("B"), 1e9),
+        (body.endswith("K"), 1e3),
+        (body.endswith("M"), 1e6),
+        (body.endswith("B"), 1e9),
         else_=1.0,
     )
     digits = body.re_replace(r"[KMB]$", "")
@@ -94,8 +96,8 @@ def _date_text(s: ir.StringValue, date_order: str) -> ir.StringValue:
 
 
 def parse_date(s: ir.StringValue, date_order: str = "MDY") -> ir.DateValue:
-    """ISO, `YYYY/MM/DD`, `MM/DD/YYYY` (or DMY), `DD.MM.YYYY`, `YYYYMMDD`, `Mar 4, 2025`, `4 Mar 2025`;
-    a time part, if any, is ignored."""
+    """ISO, `YYYY/MM/DD`, `MM/DD/YYYY` (or DMY), `DD.MM.YYYY`, `YYYYMMDD`, `Mar 4, 2025`,
+    `4 Mar 2025`; a time part, if any, is ignored."""
     fast = s.strip().re_search(r"^\d{4}-\d{2}-\d{2}$")  # ISO, the common case
     return ibis.cases((fast, s.strip().try_cast(dt.date)),
                       else_=_date_text(s, date_order).try_cast(dt.date))  # fmt: skip
@@ -111,9 +113,7 @@ def parse_timestamp(s: ir.StringValue, date_order: str = "MDY") -> ir.TimestampV
     second = t.re_extract(clock, 4)
     ampm = t.re_extract(clock, 6).upper()
     h = hour.try_cast(dt.int64)
-    h24 = ibis.cases(
-        ((ampm == "PM") & (h < 12), h + 12), ((ampm == "AM") & (h == 12), 0), else_=h
-    )
+    h24 = ibis.cases(((ampm == "PM") & (h < 12), h + 12), ((ampm == "AM") & (h == 12), 0), else_=h)
     time = ibis.cases(
         (hour.length() > 0,
          h24.cast(dt.string).lpad(2, "0") + ":" + minute + ":"

@@ -9,6 +9,7 @@ costs one pass), yet each file stays all-or-nothing: a file with a bad row is re
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -201,7 +202,9 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
     good = keyed
     if bad:
         bad_rows = problems.select(FILE, "row").distinct()
-        good = good.anti_join(bad_rows, (good[FILE] == bad_rows[FILE]) & (good[ROW] == bad_rows.row))
+        good = good.anti_join(
+            bad_rows, (good[FILE] == bad_rows[FILE]) & (good[ROW] == bad_rows.row)
+        )
     if repeated:  # a later file wins over an earlier one, as if loaded after it
         order = [ibis.desc(FILE), ROW]
         good = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
@@ -228,7 +231,9 @@ def _provisional_key(spec: TableSpec, t: ir.Table) -> ir.StringValue:
     if spec.name == "accounts":  # no ID yet: the same domain, else the same name, is one account
         prefixes = {"account_id": "", "domain": "d:", "name_key": "n:"}
         parts = [prefix + t[c] for c, prefix in prefixes.items() if c in t.columns]
-        return ibis.coalesce(*parts, "r:" + t[FILE].cast(idt.string) + ":" + t[ROW].cast(idt.string))
+        return ibis.coalesce(
+            *parts, "r:" + t[FILE].cast(idt.string) + ":" + t[ROW].cast(idt.string)
+        )
     return t[spec.key].cast(idt.string)
 
 
@@ -242,8 +247,9 @@ def _derived_problems(spec: TableSpec, t: ir.Table, targets: dict[str, str]) -> 
     if spec.name == "intent" and "domain" in targets:
         checks.append((t.domain.isnull(), targets["domain"], "not a company domain"))
     return [
-        t.filter(cond).select(t[FILE], row=t[ROW], column_name=ibis.literal(col),
-                              reason=ibis.literal(reason))  # fmt: skip
+        t.filter(cond).select(
+            t[FILE], row=t[ROW], column_name=ibis.literal(col), reason=ibis.literal(reason)
+        )  # fmt: skip
         for cond, col, reason in checks
     ]
 
@@ -323,7 +329,7 @@ def _quarantine(wh: Warehouse, raw: RawFile, bad: list[Problem], record: LoadRec
         "load_id": [record.load_id] * len(bad), "table_name": [record.table_name] * len(bad),
         "file": [p.file for p in bad], "row": [p.row for p in bad],
         "column_name": [p.column for p in bad], "reason": [p.reason for p in bad],
-        "raw": [raw_rows.get(p.row, "") for p in bad],
+        "raw": [raw_rows.get(p.row, "") if p.row is not None else "" for p in bad],
     })  # fmt: skip
     quarantine_rows(wh, record.table_name, record.file, table)
 
@@ -344,10 +350,8 @@ def _rejected(wh: Warehouse, spec: TableSpec, path: Path, source: Source, exc: I
                         raw.checksum if raw else "", source.label, _now(),
                         rows_read=raw.rows_read if raw else 0, outcome="rejected",
                         message=str(exc)[:4000], problems=exc.problems)  # fmt: skip
-    try:
+    with contextlib.suppress(Exception):  # the record is a courtesy; never mask the real error
         record_load(wh, record)
-    except Exception:  # the load record is a courtesy; never mask the real error
-        pass
     return exc
 
 

@@ -26,6 +26,7 @@ from abmkit.errors import InputError, Problem
 SAMPLE_BYTES = 256 * 1024
 ROW = "__row"
 FILE = "__file"
+Dialect = csv.Dialect | type[csv.Dialect]
 _NUMERIC = re.compile(r"^[\s$€£(+-]*[\d.,]+[%)\sKMBkmb]*$")
 
 
@@ -169,7 +170,9 @@ def _read_csv(
         dup = sorted({c for c in first if first.count(c) > 1})
         raise InputError.single(str(path), f"header repeats column names {dup}", row=1)
     if names is None:
-        names = [c.strip() for c in first] if header else [f"column{i + 1}" for i in range(len(first))]
+        names = (
+            [c.strip() for c in first] if header else [f"column{i + 1}" for i in range(len(first))]
+        )
     return _scan_csv(path, text_path, engine, dialect, header, names, max_field_bytes)
 
 
@@ -218,11 +221,13 @@ def _sql_literal(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_sql_literal(k)}: {_sql_literal(v)}" for k, v in value.items()) + "}"
+        return (
+            "{" + ", ".join(f"{_sql_literal(k)}: {_sql_literal(v)}" for k, v in value.items()) + "}"
+        )
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _structural_problems(con, rejects: str, file: str, names: list[str], dialect: csv.Dialect):
+def _structural_problems(con, rejects: str, file: str, names: list[str], dialect: Dialect):
     """One problem per rejected line (the engine may report a line more than once), and the
     line's original text for the quarantine."""
     rows = con.execute(
@@ -233,17 +238,20 @@ def _structural_problems(con, rejects: str, file: str, names: list[str], dialect
         if int(line) in texts:
             continue
         texts[int(line)] = text or ""
-        problems.append(Problem(file, int(line), None, _reject_reason(kind, message, text,
-                                                                      len(names), dialect)))
+        problems.append(
+            Problem(file, int(line), None, _reject_reason(kind, message, text, len(names), dialect))
+        )
     return problems, texts
 
 
 def _reject_reason(kind: str, message: str, text: str | None, expected: int,
-                   dialect: csv.Dialect) -> str:  # fmt: skip
+                   dialect: Dialect) -> str:  # fmt: skip
     found = len(next(csv.reader([text], dialect))) if text else None
     if kind == "TOO MANY COLUMNS":
-        return (f"too many fields ({found} found, {expected} expected) — an unquoted delimiter "
-                "inside a value?")
+        return (
+            f"too many fields ({found} found, {expected} expected) — an unquoted delimiter "
+            "inside a value?"
+        )
     if kind == "MISSING COLUMNS":
         return f"too few fields ({found} found, {expected} expected) — a truncated row?"
     return {
@@ -261,7 +269,7 @@ def _renumber(con, name: str, reject_lines: list[int]) -> None:
 
 
 def _as_utf8(path: Path, encoding: str | None) -> tuple[Path, str]:
-    """Return a UTF-8 path to read and a decoded sample; transcodes other encodings to a temp file."""
+    """A UTF-8 path to read and a decoded sample; other encodings are transcoded to a temp file."""
     head = path.open("rb").read(SAMPLE_BYTES)
     enc = encoding or _detect_encoding(head, path)
     if enc in ("utf-8", "utf-8-sig"):
@@ -296,17 +304,17 @@ def _detect_encoding(head: bytes, path: Path) -> str:
         return "cp1252"
 
 
-def _sniff(sample: str, path: Path) -> csv.Dialect:
+def _sniff(sample: str, path: Path) -> Dialect:
     lines = "\n".join(sample.splitlines()[:200])
     try:
         return csv.Sniffer().sniff(lines, delimiters=",;\t|")
     except csv.Error:
         if "," in lines or "\n" not in lines.strip():
-            return csv.get_dialect("excel")
+            return csv.excel
         raise InputError.single(str(path), "cannot tell the delimiter (tried , ; tab |)") from None
 
 
-def _looks_like_header(first: list[str], sample: str, dialect: csv.Dialect) -> bool:
+def _looks_like_header(first: list[str], sample: str, dialect: Dialect) -> bool:
     """A header row has only non-empty, distinct, non-numeric names."""
     cells = [c.strip() for c in first]
     if not cells or any(not c for c in cells) or len(set(cells)) != len(cells):

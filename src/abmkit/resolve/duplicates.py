@@ -40,7 +40,9 @@ def find_duplicate_accounts(wh: Warehouse, threshold: float) -> list[DuplicatePa
     for row in rows:
         first = by_domain.setdefault(row["domain"], row) if row["domain"] else row
         if first is not row:
-            pairs[(first["account_id"], row["account_id"])] = _pair(first, row, 100.0, "same domain")
+            pairs[(first["account_id"], row["account_id"])] = _pair(
+                first, row, 100.0, "same domain"
+            )
     keyed = [r for r in rows if r["name_key"]]
     for i, j, score in find_duplicate_pairs([r["name_key"] for r in keyed], threshold):
         a, b = keyed[i], keyed[j]
@@ -61,8 +63,10 @@ def merge_accounts(wh: Warehouse, source_id: str, into_id: str, reason: str = "m
                 .to_pylist())  # fmt: skip
     missing = [a for a in (source_id, into_id) if a not in found]
     if missing or source_id == into_id:
-        raise AbmError(f"cannot merge {source_id} into {into_id}: "
-                       + (f"no account {missing[0]}" if missing else "same account"))
+        raise AbmError(
+            f"cannot merge {source_id} into {into_id}: "
+            + (f"no account {missing[0]}" if missing else "same account")
+        )
     with wh.transaction():
         _fill_survivor(wh, source_id, into_id)
         _merge_attributes(wh, source_id, into_id)
@@ -83,7 +87,9 @@ def _fill_survivor(wh: Warehouse, source_id: str, into_id: str) -> None:
     dst = acc.filter(acc.account_id == into_id)
     fields = [c for c in acc.columns if c not in ("account_id", "load_id", "loaded_at")]
     filled = dst.cross_join(src.rename({f"_s_{c}": c for c in acc.columns}))
-    merged = filled.select("account_id", **{c: filled[c].fill_null(filled[f"_s_{c}"]) for c in fields})
+    merged = filled.select(
+        "account_id", **{c: filled[c].fill_null(filled[f"_s_{c}"]) for c in fields}
+    )
     wh.con.upsert("accounts", merged, on="account_id")
 
 

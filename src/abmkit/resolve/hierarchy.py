@@ -16,9 +16,11 @@ def ultimate_parents(wh: Warehouse, max_depth: int = MAX_DEPTH) -> ir.Table:
     that does not end within `max_depth` steps (a cycle) keeps the last parent reached."""
     acc = wh.table("accounts").select("account_id", "parent_account_id")
     known = acc.select(_pid="account_id")
-    links = acc.join(known, acc.parent_account_id == known._pid).select(
-        _child="account_id", _parent="parent_account_id"
-    ).view()
+    links = (
+        acc.join(known, acc.parent_account_id == known._pid)
+        .select(_child="account_id", _parent="parent_account_id")
+        .view()
+    )
     walk = acc.select("account_id", top=acc.account_id, depth=ibis.literal(0, "int64"))
     for _ in range(max_depth):
         walk = walk.view()

@@ -42,9 +42,7 @@ def account_lookups(wh: Warehouse) -> dict[str, ir.Table]:
         "domain": one_per_key(acc, "domain", "account_id", top_first).rename(key="domain"),
         "name": one_per_key(acc, "name_key", "account_id", top_first).rename(key="name_key"),
         "contact": contacts.select(key=contacts.contact_id, account_id=contacts.account_id),
-        "email": one_per_key(contacts, "email", "account_id", ["contact_id"]).rename(
-            key="email"
-        ),
+        "email": one_per_key(contacts, "email", "account_id", ["contact_id"]).rename(key="email"),
     }
 
 
@@ -150,8 +148,10 @@ def assign_account_ids(wh: Warehouse, staged: ir.Table) -> ir.Table:
     t = staged.mutate(_given=staged.account_id if "account_id" in staged.columns else NULL_ID)
     t = _via(t, lk["alias"], "_given", "_alias")
     t = _via(t, lk["domain"], "domain", "_by_domain")
-    t = _via(t, lk["name"], "name_key", "_by_name") if "name_key" in t.columns else t.mutate(
-        _by_name=NULL_ID
+    t = (
+        _via(t, lk["name"], "name_key", "_by_name")
+        if "name_key" in t.columns
+        else t.mutate(_by_name=NULL_ID)
     )
     domain = t.domain if "domain" in t.columns else NULL_ID
     name = t.name_key if "name_key" in t.columns else NULL_ID

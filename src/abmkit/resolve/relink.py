@@ -50,8 +50,9 @@ def relink_all(wh: Warehouse, settings: Settings) -> list[RelinkCount]:
         given = ibis.cases((table.match_method == "id", table.account_id), else_=None)
         current = with_name_keys(wh, table.mutate(account_id=given.cast("string")))
         linked = link_records(wh, spec, current, settings)
-        ready = wh.con.create_table(ibis.util.gen_name("relinked"),
-                                    linked.select(spec.key, *LINK_COLUMNS), temp=True)
+        ready = wh.con.create_table(
+            ibis.util.gen_name("relinked"), linked.select(spec.key, *LINK_COLUMNS), temp=True
+        )
         counts = upsert(wh, name, ready, spec.key, LINK_COLUMNS)
         out.append(RelinkCount(name, counts.updated + counts.unchanged, counts.updated))
     return out

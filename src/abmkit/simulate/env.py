@@ -79,13 +79,22 @@ class MarketEnv:
             entered = (self.states == BUYING) & (before != BUYING)
             entered &= self.rng.random(len(entered)) < OPPORTUNITY_ON_BUYING
             day = self.day + 7 * (week + 1) - 1
-            opened.append(pd.DataFrame({"account_id": self._account_index[entered],
-                                        "created": np.full(entered.sum(), day)}))
+            opened.append(
+                pd.DataFrame(
+                    {
+                        "account_id": self._account_index[entered],
+                        "created": np.full(entered.sum(), day),
+                    }
+                )
+            )
         self._elapsed += days
         self.day = self.day + days
         self._log = self._log[self._log[:, 1] > self._today() - FATIGUE_WINDOW_DAYS]
-        return pd.concat(opened, ignore_index=True) if opened else pd.DataFrame(
-            {"account_id": [], "created": []})
+        return (
+            pd.concat(opened, ignore_index=True)
+            if opened
+            else pd.DataFrame({"account_id": [], "created": []})
+        )
 
     def _today(self) -> int:
         return int(self.day.astype(np.int64))
@@ -122,9 +131,15 @@ def _actions_frame(actions) -> pd.DataFrame:
 
 
 def _record(result: pd.DataFrame, rows: np.ndarray, hit: dict[str, np.ndarray]) -> None:
-    names = {"email_open": "opened", "email_click": "clicked", "ad_click": "clicked",
-             "email_reply": "replied", "form_fill": "form_fill", "meeting": "meeting",
-             "opportunity_created": "opportunity_created"}
+    names = {
+        "email_open": "opened",
+        "email_click": "clicked",
+        "ad_click": "clicked",
+        "email_reply": "replied",
+        "form_fill": "form_fill",
+        "meeting": "meeting",
+        "opportunity_created": "opportunity_created",
+    }
     for outcome, values in hit.items():
         column = names[outcome]
         current = result[column].to_numpy().copy()

@@ -137,8 +137,9 @@ def _add_technographics(frame: pd.DataFrame, rng: np.random.Generator) -> None:
     bits = (has * (1 << np.arange(len(cat.TECHNOLOGIES)))).sum(axis=1)
     unique, inverse = np.unique(bits, return_inverse=True)
     names = [t[0] for t in cat.TECHNOLOGIES]
-    text = np.array([";".join(nm for i, nm in enumerate(names) if u >> i & 1) for u in unique],
-                    dtype=object)
+    text = np.array(
+        [";".join(nm for i, nm in enumerate(names) if u >> i & 1) for u in unique], dtype=object
+    )
     frame["Tech_Stack__c"] = text[inverse]
     affine = [names.index(t) for t in cat.SELLER_AFFINE_TECH]
     frame["tech_affinity"] = has[:, affine].mean(axis=1)
@@ -146,8 +147,9 @@ def _add_technographics(frame: pd.DataFrame, rng: np.random.Generator) -> None:
     frame["Funding_Stage__c"] = np.array(cat.FUNDING_STAGES, dtype=object)[stage]
 
 
-def _add_hierarchy_and_owners(frame: pd.DataFrame, rng: np.random.Generator,
-                              cfg: MarketConfig) -> None:
+def _add_hierarchy_and_owners(
+    frame: pd.DataFrame, rng: np.random.Generator, cfg: MarketConfig
+) -> None:
     n = len(frame)
     big = np.flatnonzero(frame["segment"].to_numpy() == 2)
     parent = np.full(n, -1, dtype=np.int64)

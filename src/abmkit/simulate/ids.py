@@ -19,6 +19,6 @@ def salesforce_ids(prefix: str, count: int, offset: int = 0) -> np.ndarray:
     body = np.concatenate([np.tile(np.frombuffer(head, "u1"), (count, 1)), digits], axis=1)
     upper = (body >= ord("A")) & (body <= ord("Z"))
     weights = np.array([1, 2, 4, 8, 16], dtype=np.int64)
-    checks = [_SUFFIX[(upper[:, 5 * c: 5 * c + 5] * weights).sum(axis=1)] for c in range(3)]
+    checks = [_SUFFIX[(upper[:, 5 * c : 5 * c + 5] * weights).sum(axis=1)] for c in range(3)]
     full = np.concatenate([body, np.stack(checks, axis=1)], axis=1)
     return np.ascontiguousarray(full).view("S18").ravel().astype(str).astype(object)

@@ -42,8 +42,9 @@ class SimulationManifest:
     truth_dir: Path = Path()
 
 
-def simulate_market(cfg: MarketConfig, out_dir: Path,
-                    progress: Progress | None = None) -> SimulationManifest:
+def simulate_market(
+    cfg: MarketConfig, out_dir: Path, progress: Progress | None = None
+) -> SimulationManifest:
     """Build the market for `cfg` and write every file under out_dir (see docs/simulator.md)."""
     out_dir = Path(out_dir)
     report = progress or (lambda stage, fraction: None)
@@ -59,19 +60,20 @@ def simulate_market(cfg: MarketConfig, out_dir: Path,
     costs = _write_weeks(world, manifest, report)
     campaigns = campaign_export(cfg, CAMPAIGN_CHANNELS, costs, rng_for(cfg, "campaigns"))
     _write(manifest, "campaigns", out_dir / "campaigns.csv", campaigns)
-    _write(manifest, "opportunities", out_dir / "opportunities.csv",
-           opportunity_export(opportunities))
+    _write(
+        manifest, "opportunities", out_dir / "opportunities.csv", opportunity_export(opportunities)
+    )
     truth.write_truth(world, opportunities, manifest.truth_dir)
     report("done", 1.0)
-    order = ["accounts", "contacts", "campaigns", "opportunities", "intent", "touches",
-             "ip_ranges"]
+    order = ["accounts", "contacts", "campaigns", "opportunities", "intent", "touches", "ip_ranges"]
     manifest.files = {k: manifest.files.get(k, []) for k in order}
     manifest.counts = {k: manifest.counts.get(k, 0) for k in order}
     return manifest
 
 
-def _write(manifest: SimulationManifest, kind: str, path: Path, table: pa.Table,
-           header: bool = True) -> None:
+def _write(
+    manifest: SimulationManifest, kind: str, path: Path, table: pa.Table, header: bool = True
+) -> None:
     if header:
         rows = write_csv(path, table)
     else:  # header-less vendor files (Bombora) quote only fields that need it
@@ -97,11 +99,13 @@ def _write_weeks(world, manifest: SimulationManifest, report: Progress) -> np.nd
         days = int(min(7, (cfg.end_day - day).astype(int)))
         start_s = int(day.astype("datetime64[s]").astype(np.int64))
         touches, clicks = week_touches(world, week, start_s, days, fatigue, rngs["touches"])
-        table, month, campaign, cost = marketing_table(world, _before(touches.columns(), end_s),
-                                                       first_month)
+        table, month, campaign, cost = marketing_table(
+            world, _before(touches.columns(), end_s), first_month
+        )
         marketing.write(table, month)
-        costs += np.bincount(campaign[campaign >= 0], weights=cost[campaign >= 0],
-                             minlength=len(costs))[: len(costs)]
+        costs += np.bincount(
+            campaign[campaign >= 0], weights=cost[campaign >= 0], minlength=len(costs)
+        )[: len(costs)]
         visits = week_visits(world, week, start_s, days, clicks, rngs["visits"])
         table, month = web_table(world, visits)
         web.write(table, month)

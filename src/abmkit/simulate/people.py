@@ -12,11 +12,18 @@ from .ids import salesforce_ids
 # Committee size range per segment (SMB, Mid-Market, Enterprise); enterprise 6-10 is Gartner's.
 COMMITTEE_SIZE = {0: (2, 4), 1: (3, 5), 2: (6, 10)}
 TITLE_DEPARTMENT = {
-    "CFO": "Finance", "SVP, Finance": "Finance", "Chief Marketing Officer": "Marketing",
-    "CIO": "IT", "Chief Data Officer": "Data", "COO": "Operations",
-    "Senior Data Engineer": "Data", "Director of Data Engineering": "Data",
-    "Analytics Engineering Lead": "Data", "Data Analyst": "Data",
-    "Sales Operations Analyst": "Sales", "VP, Revenue Operations": "Sales",
+    "CFO": "Finance",
+    "SVP, Finance": "Finance",
+    "Chief Marketing Officer": "Marketing",
+    "CIO": "IT",
+    "Chief Data Officer": "Data",
+    "COO": "Operations",
+    "Senior Data Engineer": "Data",
+    "Director of Data Engineering": "Data",
+    "Analytics Engineering Lead": "Data",
+    "Data Analyst": "Data",
+    "Sales Operations Analyst": "Sales",
+    "VP, Revenue Operations": "Sales",
 }
 
 
@@ -52,8 +59,10 @@ def build_contacts(cfg: MarketConfig, accounts: pd.DataFrame) -> pd.DataFrame:
 def _add_titles(frame: pd.DataFrame, rng: np.random.Generator) -> None:
     role_names = list(cat.ROLE_TITLES)
     width = max(len(v[1]) for v in cat.ROLE_TITLES.values())
-    titles = np.array([[v[1][i % len(v[1])] for i in range(width)]
-                       for v in cat.ROLE_TITLES.values()], dtype=object)
+    titles = np.array(
+        [[v[1][i % len(v[1])] for i in range(width)] for v in cat.ROLE_TITLES.values()],
+        dtype=object,
+    )
     role = pd.Series(frame["role"]).map({r: i for i, r in enumerate(role_names)}).to_numpy()
     pick = rng.integers(0, width, len(frame))
     other = role == role_names.index("other")
@@ -65,8 +74,9 @@ def _add_titles(frame: pd.DataFrame, rng: np.random.Generator) -> None:
     frame["Department"] = np.where(pd.isna(override), department, override)
 
 
-def _add_names_and_emails(frame: pd.DataFrame, accounts: pd.DataFrame,
-                          rng: np.random.Generator) -> None:
+def _add_names_and_emails(
+    frame: pd.DataFrame, accounts: pd.DataFrame, rng: np.random.Generator
+) -> None:
     n = len(frame)
     first = np.array(cat.FIRST_NAMES, dtype=object)[rng.integers(0, len(cat.FIRST_NAMES), n)]
     last = np.array(cat.LAST_NAMES, dtype=object)[rng.integers(0, len(cat.LAST_NAMES), n)]
@@ -75,8 +85,11 @@ def _add_names_and_emails(frame: pd.DataFrame, accounts: pd.DataFrame,
     f = pd.Series(first).str.lower()
     la = pd.Series(last).str.lower()
     pattern = rng.integers(0, 5, len(accounts))[frame["account_index"].to_numpy()]
-    local = np.select([pattern == 0, pattern == 1, pattern == 2, pattern == 3],
-                      [f + "." + la, f.str[0] + la, f, f + la.str[0]], f + "_" + la)
+    local = np.select(
+        [pattern == 0, pattern == 1, pattern == 2, pattern == 3],
+        [f + "." + la, f.str[0] + la, f, f + la.str[0]],
+        f + "_" + la,
+    )
     domain = accounts["domain"].to_numpy()[frame["account_index"].to_numpy()]
     free = rng.random(n) < 0.03
     free_domain = np.array(cat.FREE_MAIL, dtype=object)[rng.integers(0, len(cat.FREE_MAIL), n)]
@@ -84,18 +97,21 @@ def _add_names_and_emails(frame: pd.DataFrame, accounts: pd.DataFrame,
     email = pd.Series(local + "@" + np.where(free, free_domain, domain))
     dup = email.groupby(email).cumcount().to_numpy()
     bump = pd.Series(dup + 1).astype(str)
-    email = np.where(dup > 0, pd.Series(local) + bump + "@" + np.where(free, free_domain, domain),
-                     email)
+    email = np.where(
+        dup > 0, pd.Series(local) + bump + "@" + np.where(free, free_domain, domain), email
+    )
     frame["Email"] = email
 
 
-def _add_consent(frame: pd.DataFrame, accounts: pd.DataFrame, rng: np.random.Generator,
-                 cfg: MarketConfig) -> None:
+def _add_consent(
+    frame: pd.DataFrame, accounts: pd.DataFrame, rng: np.random.Generator, cfg: MarketConfig
+) -> None:
     n = len(frame)
     frame["HasOptedOutOfEmail"] = rng.random(n) < 0.04
     frame["DoNotCall"] = rng.random(n) < 0.06
     country = accounts["BillingCountry"].to_numpy()[frame["account_index"].to_numpy()]
     frame["MailingCountry"] = np.where(rng.random(n) < 0.95, country, "")
     targeted = accounts["is_targeted"].to_numpy()[frame["account_index"].to_numpy()]
-    frame["in_nurture"] = (targeted & ~frame["HasOptedOutOfEmail"].to_numpy()
-                           & (rng.random(n) < cfg.nurture_share))
+    frame["in_nurture"] = (
+        targeted & ~frame["HasOptedOutOfEmail"].to_numpy() & (rng.random(n) < cfg.nurture_share)
+    )

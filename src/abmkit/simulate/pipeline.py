@@ -10,9 +10,18 @@ from .ids import salesforce_ids
 from .states import BUYING
 from .world import World
 
-STAGES = ["Prospecting", "Qualification", "Needs Analysis", "Value Proposition",
-          "Id. Decision Makers", "Perception Analysis", "Proposal/Price Quote",
-          "Negotiation/Review", "Closed Won", "Closed Lost"]
+STAGES = [
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+]
 # Per segment (SMB, Mid-Market, Enterprise): median amount USD, sigma, median cycle days, win rate.
 AMOUNT_MEDIAN = np.array([16_000.0, 50_000.0, 250_000.0])
 AMOUNT_SIGMA = np.array([0.25, 0.4, 0.6])
@@ -24,8 +33,10 @@ OPPORTUNITY_ON_BUYING = 0.7
 NOISE_PER_WEEK = 0.0004
 """Weekly chance of an opportunity from a dormant account (bad fit, tyre-kickers)."""
 NOISE_WIN_FACTOR = 0.4
-LEAD_SOURCES = (["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"],
-                [0.45, 0.10, 0.15, 0.05, 0.25])
+LEAD_SOURCES = (
+    ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"],
+    [0.45, 0.10, 0.15, 0.05, 0.25],
+)
 PRODUCTS = ["Platform", "Data Cloud", "Analytics Add-on", "Expansion", "Services"]
 
 
@@ -38,8 +49,9 @@ def build_opportunities(world: World) -> pd.DataFrame:
     keep = created < cfg.end_day
     account, created, in_market = account[keep], created[keep], in_market[keep]
     order = np.lexsort((account, created))
-    frame = pd.DataFrame({"account_index": account[order], "created": created[order],
-                          "in_market": in_market[order]})
+    frame = pd.DataFrame(
+        {"account_index": account[order], "created": created[order], "in_market": in_market[order]}
+    )
     _add_terms(frame, world, rng)
     _add_status(frame, cfg)
     _add_export_fields(frame, world, rng)
@@ -96,8 +108,9 @@ def _add_export_fields(frame: pd.DataFrame, world: World, rng: np.random.Generat
     customer = accounts["was_customer"].to_numpy()[account]
     frame["Type"] = np.where(customer, "Existing Customer - Upgrade", "New Business")
     names, weights = LEAD_SOURCES
-    frame["LeadSource"] = np.array(names, dtype=object)[rng.choice(len(names), len(frame),
-                                                                   p=weights)]
+    frame["LeadSource"] = np.array(names, dtype=object)[
+        rng.choice(len(names), len(frame), p=weights)
+    ]
     frame["OwnerId"] = accounts["OwnerId"].to_numpy()[account]
 
 

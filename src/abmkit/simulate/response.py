@@ -11,8 +11,12 @@ AD_CTR = {"linkedin": 0.0045, "display": 0.0009, "meta": 0.009, "google": 0.02}
 # Exposure kind -> chain of (outcome, base rate, state sensitivity, parent outcome index).
 # A base rate is conditional on the parent outcome; None = on the exposure itself.
 CHAINS: dict[str, list[tuple[str, float | dict[str, float], float, int | None]]] = {
-    "email_sent": [("email_open", 0.25, 0.3, None), ("email_click", 0.10, 1.0, 0),
-                   ("email_reply", 0.03, 1.2, 0), ("meeting", 0.25, 1.5, 2)],
+    "email_sent": [
+        ("email_open", 0.25, 0.3, None),
+        ("email_click", 0.10, 1.0, 0),
+        ("email_reply", 0.03, 1.2, 0),
+        ("meeting", 0.25, 1.5, 2),
+    ],
     "ad_impression": [("ad_click", AD_CTR, 1.0, None), ("form_fill", 0.03, 1.5, 0)],
     "call": [("meeting", 0.03, 1.5, None)],
     "direct_mail": [("meeting", 0.03, 1.5, None)],
@@ -48,17 +52,27 @@ def base_rate(rate: float | dict[str, float], channel: np.ndarray) -> np.ndarray
     return np.full(len(channel), rate)
 
 
-def response_probability(rate: np.ndarray, state: np.ndarray, sensitivity: float,
-                         prior_exposures: np.ndarray | None, decay: np.ndarray) -> np.ndarray:
+def response_probability(
+    rate: np.ndarray,
+    state: np.ndarray,
+    sensitivity: float,
+    prior_exposures: np.ndarray | None,
+    decay: np.ndarray,
+) -> np.ndarray:
     """base * lift(state) ** sensitivity * decay ** prior_exposures, capped."""
     p = rate * STATE_LIFT[state] ** sensitivity
     if prior_exposures is not None:
-        p = p * decay ** prior_exposures
+        p = p * decay**prior_exposures
     return np.clip(p, 0.0, MAX_PROBABILITY)
 
 
-def sample_chain(kind: str, channel: np.ndarray, state: np.ndarray,
-                 prior_exposures: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def sample_chain(
+    kind: str,
+    channel: np.ndarray,
+    state: np.ndarray,
+    prior_exposures: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """Sample the outcomes of `kind` exposures; fatigue acts on the first step of the chain."""
     chain = CHAINS.get(kind, [])
     draws = rng.random((len(channel), len(chain) + 1))

@@ -17,25 +17,47 @@ SESSIONS_PER_WEEK = 0.12
 NOISE_SHARE = 0.2
 KNOWN_VISITOR_SHARE = 0.15
 PAGES = {
-    "home": ["/"], "product": ["/product", "/product/integrations", "/customers"],
-    "blog": ["/blog/what-is-abm", "/blog/intent-data-guide", "/blog/buying-committees",
-             "/blog/attribution-models", "/blog/lookalike-audiences"],
+    "home": ["/"],
+    "product": ["/product", "/product/integrations", "/customers"],
+    "blog": [
+        "/blog/what-is-abm",
+        "/blog/intent-data-guide",
+        "/blog/buying-committees",
+        "/blog/attribution-models",
+        "/blog/lookalike-audiences",
+    ],
     "docs": ["/docs/getting-started", "/docs/api", "/docs/connectors", "/docs/security"],
-    "careers": ["/careers"], "pricing": ["/pricing"], "demo": ["/demo"],
+    "careers": ["/careers"],
+    "pricing": ["/pricing"],
+    "demo": ["/demo"],
     "compare": ["/compare/6sense", "/compare/demandbase", "/compare/terminus"],
 }
 # Page-category weights by hidden state; in-market accounts hit pricing/demo/compare more.
-PAGE_WEIGHTS = np.array([
-    [0.22, 0.12, 0.35, 0.12, 0.09, 0.05, 0.02, 0.03],
-    [0.15, 0.18, 0.27, 0.10, 0.03, 0.12, 0.05, 0.10],
-    [0.10, 0.17, 0.15, 0.13, 0.02, 0.20, 0.10, 0.13],
-    [0.08, 0.14, 0.08, 0.15, 0.01, 0.24, 0.18, 0.12],
-])
-REFERRERS = np.array(["", "https://www.google.com/", "https://www.linkedin.com/",
-                      "https://www.bing.com/", "https://www.g2.com/", "https://news.ycombinator.com/"],
-                     dtype=object)
-AD_REFERRER = {"linkedin": "https://www.linkedin.com/", "google": "https://www.google.com/",
-               "meta": "https://www.facebook.com/", "display": "https://ads.example-dsp.com/"}
+PAGE_WEIGHTS = np.array(
+    [
+        [0.22, 0.12, 0.35, 0.12, 0.09, 0.05, 0.02, 0.03],
+        [0.15, 0.18, 0.27, 0.10, 0.03, 0.12, 0.05, 0.10],
+        [0.10, 0.17, 0.15, 0.13, 0.02, 0.20, 0.10, 0.13],
+        [0.08, 0.14, 0.08, 0.15, 0.01, 0.24, 0.18, 0.12],
+    ]
+)
+REFERRERS = np.array(
+    [
+        "",
+        "https://www.google.com/",
+        "https://www.linkedin.com/",
+        "https://www.bing.com/",
+        "https://www.g2.com/",
+        "https://news.ycombinator.com/",
+    ],
+    dtype=object,
+)
+AD_REFERRER = {
+    "linkedin": "https://www.linkedin.com/",
+    "google": "https://www.google.com/",
+    "meta": "https://www.facebook.com/",
+    "display": "https://ads.example-dsp.com/",
+}
 
 
 def page_urls(seller_domain: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,8 +69,9 @@ def page_urls(seller_domain: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(urls, dtype=object), np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes
 
 
-def week_visits(world: World, week: int, start_s: int, days: int, clicks: np.ndarray,
-                rng: np.random.Generator) -> dict[str, np.ndarray]:
+def week_visits(
+    world: World, week: int, start_s: int, days: int, clicks: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Page views of one week: organic sessions, ad-click sessions, residential noise."""
     accounts = world.accounts
     state = world.week_state(week)
@@ -58,12 +81,19 @@ def week_visits(world: World, week: int, start_s: int, days: int, clicks: np.nda
     noise = rng.poisson(NOISE_SHARE / (1 - NOISE_SHARE) * (len(organic) + len(clicks)))
     account = np.concatenate([organic, clicks[:, 0], np.full(noise, -1)])
     n_ad = len(clicks)
-    start = np.concatenate([random_session_starts(rng, len(organic), start_s, days),
-                            clicks[:, 1], random_session_starts(rng, noise, start_s, days)])
+    start = np.concatenate(
+        [
+            random_session_starts(rng, len(organic), start_s, days),
+            clicks[:, 1],
+            random_session_starts(rng, noise, start_s, days),
+        ]
+    )
     ad_channel = np.concatenate([np.full(len(organic), -1), clicks[:, 2], np.full(noise, -1)])
-    referrer = REFERRERS[rng.choice(len(REFERRERS), len(account), p=[.4, .3, .12, .08, .06, .04])]
+    referrer = REFERRERS[
+        rng.choice(len(REFERRERS), len(account), p=[0.4, 0.3, 0.12, 0.08, 0.06, 0.04])
+    ]
     ad_ref = np.array([AD_REFERRER[c] for c in CHANNELS[:4]], dtype=object)
-    referrer[len(organic):len(organic) + n_ad] = ad_ref[clicks[:, 2]] if n_ad else []
+    referrer[len(organic) : len(organic) + n_ad] = ad_ref[clicks[:, 2]] if n_ad else []
     return _expand_pages(world, rng, account, start, ad_channel, referrer, state)
 
 
@@ -92,9 +122,14 @@ def _expand_pages(world, rng, account, start, ad_channel, referrer, state):
     url_text = urls[url]
     ref = np.where(step == 0, referrer[session], np.roll(url_text, 1))
     acct = account[session]
-    return {"ts": ts, "ip": _visitor_ips(world, rng, acct), "contact": contact[session],
-            "url": url_text, "referrer": ref,
-            "session": rng.integers(1 << 40, 1 << 52, len(account))[session]}
+    return {
+        "ts": ts,
+        "ip": _visitor_ips(world, rng, acct),
+        "contact": contact[session],
+        "url": url_text,
+        "referrer": ref,
+        "session": rng.integers(1 << 40, 1 << 52, len(account))[session],
+    }
 
 
 def _cumsum_by_session(values: np.ndarray, first: np.ndarray, pages: np.ndarray) -> np.ndarray:
@@ -133,11 +168,15 @@ def week_intent(world: World, week: int, rng: np.random.Generator) -> pd.DataFra
     hot_acct = np.repeat(active, 1 + rng.poisson(1.0 + state[active]))
     hot_topic = relevant[rng.integers(0, len(relevant), len(hot_acct))]
     hot_score = rng.normal(58 + 6 * state[hot_acct], 7)
-    frame = pd.DataFrame({
-        "account": np.concatenate([noise_acct, hot_acct]),
-        "topic": np.concatenate([noise_topic, hot_topic]),
-        "score": np.clip(np.round(np.concatenate([noise_score, hot_score])), 0, 100).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "account": np.concatenate([noise_acct, hot_acct]),
+            "topic": np.concatenate([noise_topic, hot_topic]),
+            "score": np.clip(np.round(np.concatenate([noise_score, hot_score])), 0, 100).astype(
+                int
+            ),
+        }
+    )
     frame = frame.sort_values("score", ascending=False, kind="stable")
     frame = frame.drop_duplicates(["account", "topic"]).sort_values(["account", "topic"])
     return frame[frame["score"] >= 40].reset_index(drop=True)

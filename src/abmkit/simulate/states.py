@@ -12,11 +12,13 @@ DORMANT, RESEARCHING, EVALUATING, BUYING = range(4)
 
 # Weekly transition rows per segment (SMB, Mid-Market, Enterprise); the dormant row is set
 # per account from its propensity (see entry_probability). Larger companies move slower.
-TRANSITIONS = np.array([
-    [[1, 0, 0, 0], [0.15, 0.70, 0.15, 0], [0.20, 0, 0.60, 0.20], [0.60, 0, 0, 0.40]],
-    [[1, 0, 0, 0], [0.13, 0.75, 0.12, 0], [0.15, 0, 0.70, 0.15], [0.50, 0, 0, 0.50]],
-    [[1, 0, 0, 0], [0.10, 0.80, 0.10, 0], [0.11, 0, 0.78, 0.11], [0.40, 0, 0, 0.60]],
-])
+TRANSITIONS = np.array(
+    [
+        [[1, 0, 0, 0], [0.15, 0.70, 0.15, 0], [0.20, 0, 0.60, 0.20], [0.60, 0, 0, 0.40]],
+        [[1, 0, 0, 0], [0.13, 0.75, 0.12, 0], [0.15, 0, 0.70, 0.15], [0.50, 0, 0, 0.50]],
+        [[1, 0, 0, 0], [0.10, 0.80, 0.10, 0], [0.11, 0, 0.78, 0.11], [0.40, 0, 0, 0.60]],
+    ]
+)
 WEEKLY_ENTRY = 0.016
 """Weekly chance that an account of average propensity (0.5) starts researching."""
 INITIAL_STATE = [0.90, 0.05, 0.03, 0.02]
@@ -27,8 +29,9 @@ def entry_probability(propensity: np.ndarray) -> np.ndarray:
     return np.clip(WEEKLY_ENTRY * 2 * propensity, 0, 0.5)
 
 
-def advance_states(state: np.ndarray, segment: np.ndarray, propensity: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+def advance_states(
+    state: np.ndarray, segment: np.ndarray, propensity: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """One week of the chain for every account at once."""
     rows = TRANSITIONS[segment, state].copy()
     dormant = state == DORMANT

@@ -11,8 +11,19 @@ from .states import EVALUATING, RESEARCHING
 from .world import World
 
 CHANNELS = ["linkedin", "google", "meta", "display", "email", "events", "direct_mail", "sales"]
-KINDS = ["ad_impression", "ad_click", "email_sent", "email_open", "email_click", "email_reply",
-         "meeting", "call", "event", "direct_mail", "form_fill"]
+KINDS = [
+    "ad_impression",
+    "ad_click",
+    "email_sent",
+    "email_open",
+    "email_click",
+    "email_reply",
+    "meeting",
+    "call",
+    "event",
+    "direct_mail",
+    "form_fill",
+]
 AD_RATE = {"linkedin": 3.0, "display": 3.0, "meta": 1.0, "google": 1.0}
 """Ad impression rows per targeted account per week (x2 for enterprise), before touch_scale."""
 CPM = {"linkedin": 35.0, "display": 4.0, "meta": 12.0, "google": 0.0}
@@ -61,8 +72,11 @@ class Fatigue:
     @classmethod
     def empty(cls, world: World) -> Fatigue:
         n, m = len(world.accounts), len(world.contacts)
-        return cls({c: np.zeros(n, np.int64) for c in AD_RATE}, np.zeros(m, np.int64),
-                   np.zeros(m, np.int64))
+        return cls(
+            {c: np.zeros(n, np.int64) for c in AD_RATE},
+            np.zeros(m, np.int64),
+            np.zeros(m, np.int64),
+        )
 
 
 def random_times(rng: np.random.Generator, n: int, start_s: int, days: int) -> np.ndarray:
@@ -81,8 +95,9 @@ def ranked_exposures(owner: np.ndarray, ts: np.ndarray, previous: np.ndarray):
     return owner, ts, prior
 
 
-def week_touches(world: World, week: int, start_s: int, days: int, fatigue: Fatigue,
-                 rng: np.random.Generator) -> tuple[Touches, np.ndarray]:
+def week_touches(
+    world: World, week: int, start_s: int, days: int, fatigue: Fatigue, rng: np.random.Generator
+) -> tuple[Touches, np.ndarray]:
     """All marketing/sales touches of one week; also returns ad clicks (account, ts, channel)."""
     out = Touches()
     state = world.week_state(week)
@@ -110,8 +125,9 @@ def _ads(world, state, start_s, days, fatigue, rng, out) -> np.ndarray:
         out.add(ts, owner, -1, code, "ad_impression", CPM[name] / 1000 if CPM[name] else np.nan)
         click = hit["ad_click"]
         click_ts = ts[click] + rng.integers(1, 30, click.sum())
-        out.add(click_ts, owner[click], -1, code, "ad_click",
-                GOOGLE_CPC if name == "google" else np.nan)
+        out.add(
+            click_ts, owner[click], -1, code, "ad_click", GOOGLE_CPC if name == "google" else np.nan
+        )
         form = hit["form_fill"]
         lead = world.random_contact(owner[form], rng, committee_only=True)
         out.add(ts[form] + 120, owner[form], lead, code, "form_fill")
@@ -126,8 +142,12 @@ def _send(world, kind, code, contact, ts, prior, state, rng, out, cost=np.nan) -
     channel = np.full(len(contact), CHANNELS[code], dtype=object)
     hit = sample_chain(kind, channel, state[account], prior, rng)
     delay = ts + rng.exponential(6 * 3600, len(ts)).astype(np.int64)
-    for outcome, lag in (("email_open", 0), ("email_click", 90), ("email_reply", 3600),
-                         ("meeting", 2 * DAY)):
+    for outcome, lag in (
+        ("email_open", 0),
+        ("email_click", 90),
+        ("email_reply", 3600),
+        ("meeting", 2 * DAY),
+    ):
         if outcome in hit:
             mask = hit[outcome]
             out.add(delay[mask] + lag, account[mask], contact[mask], code, outcome)
@@ -138,15 +158,17 @@ def _emails(world, state, start_s, days, fatigue, rng, out) -> None:
     nurtured = np.flatnonzero(contacts["in_nurture"].to_numpy())
     count = rng.poisson(NURTURE_SENDS * world.cfg.touch_scale, len(nurtured))
     owner = np.repeat(nurtured, count)
-    owner, ts, prior = ranked_exposures(owner, random_times(rng, len(owner), start_s, days),
-                                        fatigue.email)
+    owner, ts, prior = ranked_exposures(
+        owner, random_times(rng, len(owner), start_s, days), fatigue.email
+    )
     fatigue.email = np.bincount(owner, minlength=len(contacts))
     _send(world, "email_sent", CHANNELS.index("email"), owner, ts, prior, state, rng, out)
     worked = _worked_contacts(world, state, rng, contacts["HasOptedOutOfEmail"].to_numpy())
     count = rng.poisson(SEQUENCE_SENDS * world.cfg.touch_scale, len(worked))
     owner = np.repeat(worked, count)
-    owner, ts, prior = ranked_exposures(owner, random_times(rng, len(owner), start_s, days),
-                                        fatigue.sales)
+    owner, ts, prior = ranked_exposures(
+        owner, random_times(rng, len(owner), start_s, days), fatigue.sales
+    )
     _send(world, "email_sent", CHANNELS.index("sales"), owner, ts, prior, state, rng, out)
     fatigue.sales = np.bincount(owner, minlength=len(contacts))
 
@@ -155,7 +177,8 @@ def _worked_contacts(world, state, rng, excluded) -> np.ndarray:
     """Committee members of accounts sales works this week (mostly evaluating or buying)."""
     accounts = world.accounts
     worked = ((state >= EVALUATING) & (rng.random(len(state)) < 0.5)) | (
-        accounts["is_targeted"].to_numpy() & (rng.random(len(state)) < 0.01))
+        accounts["is_targeted"].to_numpy() & (rng.random(len(state)) < 0.01)
+    )
     contacts = world.contacts
     mask = worked[contacts["account_index"].to_numpy()] & contacts["is_committee"].to_numpy()
     return np.flatnonzero(mask & ~excluded)
@@ -177,12 +200,35 @@ def _events_and_mail(world, week, state, start_s, days, rng, out) -> None:
         p = 0.01 * lift * world.cfg.touch_scale * accounts["is_targeted"].to_numpy()[account_of]
         who = np.flatnonzero(rng.random(len(contacts)) < p)
         ts = random_times(rng, len(who), start_s, days)
-        _send(world, "event", CHANNELS.index("events"), who, ts, np.zeros(len(who), np.int64),
-              state, rng, out, EVENT_COST)
-    eligible = (accounts["is_targeted"].to_numpy() & (accounts["segment"].to_numpy() == 2)
-                & (state >= RESEARCHING))
+        _send(
+            world,
+            "event",
+            CHANNELS.index("events"),
+            who,
+            ts,
+            np.zeros(len(who), np.int64),
+            state,
+            rng,
+            out,
+            EVENT_COST,
+        )
+    eligible = (
+        accounts["is_targeted"].to_numpy()
+        & (accounts["segment"].to_numpy() == 2)
+        & (state >= RESEARCHING)
+    )
     chosen = np.flatnonzero(eligible & (rng.random(len(state)) < 0.05 * world.cfg.touch_scale))
     who = world.contact_start[chosen]
     ts = random_times(rng, len(who), start_s, days)
-    _send(world, "direct_mail", CHANNELS.index("direct_mail"), who, ts,
-          np.zeros(len(who), np.int64), state, rng, out, DIRECT_MAIL_COST)
+    _send(
+        world,
+        "direct_mail",
+        CHANNELS.index("direct_mail"),
+        who,
+        ts,
+        np.zeros(len(who), np.int64),
+        state,
+        rng,
+        out,
+        DIRECT_MAIL_COST,
+    )

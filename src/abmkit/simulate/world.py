@@ -30,8 +30,9 @@ class World:
         """Hidden states in touch-window week `week` (0 = the week starting at cfg.start)."""
         return self.states[:, self.cfg.history_weeks + week]
 
-    def random_contact(self, account: np.ndarray, rng: np.random.Generator,
-                       committee_only: bool = False) -> np.ndarray:
+    def random_contact(
+        self, account: np.ndarray, rng: np.random.Generator, committee_only: bool = False
+    ) -> np.ndarray:
         """One random contact row per given account (committee members first when asked)."""
         count = self.contact_count[account]
         if committee_only:

@@ -78,8 +78,9 @@ class MonthlySink:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 self.paths[key] = self.folder / f"{self.prefix}_{key}.csv"
                 options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
-                self.writers[key] = pacsv.CSVWriter(self.paths[key], table.schema,
-                                                   write_options=options)
+                self.writers[key] = pacsv.CSVWriter(
+                    self.paths[key], table.schema, write_options=options
+                )
             self.writers[key].write_table(part)
             self.rows += part.num_rows
 

@@ -36,8 +36,10 @@ class AppStore:
 
     def record(self, action: str, target: str, outcome: str, **detail: Any) -> None:
         """Append one audit event (never updated, never deleted)."""
-        event = AuditEvent(at=dt.datetime.now(dt.UTC).replace(tzinfo=None), actor=_actor(),
-                           action=action, target=target, outcome=outcome, detail=detail)  # fmt: skip
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        event = AuditEvent(
+            at=now, actor=_actor(), action=action, target=target, outcome=outcome, detail=detail
+        )
         with Session(self.engine) as session, session.begin():
             session.add(event)
 

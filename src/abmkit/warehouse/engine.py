@@ -12,6 +12,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeAlias
 
 import ibis
 import ibis.expr.types as ir
@@ -21,7 +22,7 @@ import pyarrow.csv as pacsv
 from abmkit.errors import EngineError
 from abmkit.warehouse.schemas import CANONICAL, SYSTEM
 
-ArrowData = pa.Table | pa.RecordBatchReader
+ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader
 
 
 class Warehouse:

@@ -56,7 +56,9 @@ def quarantine_rows(wh: Warehouse, table_name: str, file: str, rows: pa.Table) -
         wh.con.insert("quarantine", wh.stage(rows.cast(QUARANTINE.to_pyarrow()), prefix="q"))
 
 
-def list_quarantine(wh: Warehouse, table: str | None = None, load_id: str | None = None) -> ir.Table:
+def list_quarantine(
+    wh: Warehouse, table: str | None = None, load_id: str | None = None
+) -> ir.Table:
     q = wh.table("quarantine")
     if table:
         q = q.filter(q.table_name == table)

@@ -29,7 +29,6 @@ class TableSpec:
     custom_attributes: bool = False
     entity: str = ""  # singular name used in the attributes table
 
-
     @property
     def schema(self) -> ibis.Schema:
         cols = dict(self.columns)
@@ -44,7 +43,7 @@ class TableSpec:
         return [c for c in self.schema.names if c != self.key and c not in BOOKKEEPING]
 
 
-S, I, F, B, D, T = dt.string, dt.int64, dt.float64, dt.boolean, dt.date, dt.timestamp
+S, I, F, B, D, T = dt.string, dt.int64, dt.float64, dt.boolean, dt.date, dt.timestamp  # noqa: E741
 
 ACCOUNTS = TableSpec(
     "accounts",

@@ -8,7 +8,10 @@ target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("abmkit runs its migrations through abmkit.store.db.upgrade()")
-context.configure(connection=connection, target_metadata=target_metadata,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
 with context.begin_transaction():
     context.run_migrations()
