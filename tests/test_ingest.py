@@ -575,3 +575,25 @@ def test_property_loading_twice_changes_nothing(engine, request, accounts):
         assert (second.inserted, second.updated) == (0, 0)
         assert second.unchanged == first.inserted + first.updated + first.unchanged >= 1
         assert snapshot(abm) == before
+
+
+def test_intent_keeps_the_strongest_score_of_a_companys_domains(abm, tmp_path):
+    """`ae.acme.com` and `acme.com` are one company: one topic, one week, the highest score."""
+    surge = tmp_path / "surge_20250105.csv"
+    surge.write_text(
+        ",ae.acme.com,,,data,data warehousing,70,x[70],United States\n"
+        ",acme.com,,,data,data warehousing,55,x[55],United States\n"
+        ",acme.com,,,data,etl,61,x[55],United States\n"
+        ",acme.com,,,data,etl,61,x[55],United States\n",
+        encoding="utf-8",
+    )
+    rec = ok(load(abm, "intent", surge, preset="bombora"))
+    assert (rec.rows_read, rec.inserted) == (4, 2)
+    rows = {r["topic"]: r for r in rows_of(abm, "intent")}
+    assert {t: (r["domain"], r["score"]) for t, r in rows.items()} == {
+        "data warehousing": ("acme.com", 70),
+        "etl": ("acme.com", 61),
+    }
+    assert rows["etl"]["week"] == dt.date(2025, 1, 5)
+    again = ok(load(abm, "intent", surge, preset="bombora"))
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)

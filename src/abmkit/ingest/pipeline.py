@@ -194,6 +194,8 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
                                   temp=True)  # fmt: skip
     keyed = derived.mutate(_key=_provisional_key(spec, derived))
     repeated = _keys_repeat(keyed)  # usually not: then no conflict check, no de-duplication
+    if repeated and spec.strongest:  # e.g. two subdomains of one company surging on one topic
+        keyed = _keep_strongest(keyed, spec.strongest)
     parts = [problems_of(checked, typed.checks, batch), *_derived_problems(spec, keyed, targets)]
     if repeated:
         parts.append(conflicting_keys(keyed, "_key", targets.get(spec.key, spec.key)))
@@ -212,6 +214,13 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
     good = good.drop("_key")
     attributes = _attributes_long(batch, attribute_columns) if spec.custom_attributes else None
     return good, bad, attributes, _skipped_by_file(batch, targets, mapping)
+
+
+def _keep_strongest(keyed: ir.Table, column: str) -> ir.Table:
+    """One row per key within each file: the one with the highest `column` (then the first)."""
+    order = [ibis.desc(column), ROW]
+    ranked = keyed.mutate(_s=ibis.row_number().over(group_by=[FILE, "_key"], order_by=order))
+    return ranked.filter(ranked._s == 0).drop("_s")
 
 
 def _keys_repeat(keyed: ir.Table) -> bool:

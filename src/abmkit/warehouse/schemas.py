@@ -28,6 +28,7 @@ class TableSpec:
     doc: str = ""
     custom_attributes: bool = False
     entity: str = ""  # singular name used in the attributes table
+    strongest: str | None = None  # rows of one file sharing a key keep the highest of this
 
     @property
     def schema(self) -> ibis.Schema:
@@ -96,6 +97,7 @@ INTENT = TableSpec(
     },
     required=("week", "domain", "topic", "score"),
     resolves_accounts=True,
+    strongest="score",
     doc="Third-party topic scores per (week, domain, topic, source); 0-100, 50 = average.",
 )  # fmt: skip
 
