@@ -34,7 +34,7 @@ class Abm:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return open_warehouse(self.workspace.warehouse_url)
+        return open_warehouse(self.workspace.warehouse_url, self.settings.warehouse.memory_limit)
 
     @cached_property
     def app_store(self) -> AppStore:

@@ -22,6 +22,12 @@ class WarehouseSettings(Section):
         description="Analytics store URL (Ibis). `{workspace}` expands to the workspace folder. "
         "Examples: duckdb:///path/file.duckdb, postgres://user@host:5432/db.",
     )
+    memory_limit: str = Field(
+        "3GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Most memory the embedded DuckDB (warehouse and file reading) may use before "
+        "it spills to disk, e.g. 3GB.",
+    )
 
 
 class AppStoreSettings(Section):

@@ -73,7 +73,8 @@ def checksum(path: Path) -> str:
 
 def local_engine(memory_limit: str = "3GB") -> ibis.BaseBackend:
     """An in-memory DuckDB used to read and check files before they reach the warehouse."""
-    con = duckdb.connect(config={"memory_limit": memory_limit})
+    spill = tempfile.mkdtemp(prefix="abmkit-spill-")  # past the limit, DuckDB spills here
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
     prepare_engine(con)
     return ibis.duckdb.from_connection(con)
 

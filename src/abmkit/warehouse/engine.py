@@ -28,8 +28,9 @@ ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader
 class Warehouse:
     """A connection to the analytics store with the canonical tables in place."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, memory_limit: str = "3GB"):
         self.url = url
+        self.memory_limit = memory_limit
         try:
             if url.startswith("duckdb://"):
                 Path(url.removeprefix("duckdb://")).parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +39,8 @@ class Warehouse:
             raise EngineError(f"cannot open warehouse {url!r}: {exc}") from exc
         self.engine = self.con.name
         self._in_transaction = False
+        if self.engine == "duckdb":
+            self.con.con.execute(f"SET memory_limit='{memory_limit}'")
 
     # -- tables ---------------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -133,7 +136,7 @@ class Warehouse:
                 for name in set(self._temp_tables()) - before:
                     self.con.con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
         else:
-            engine = local_engine()
+            engine = local_engine(self.memory_limit)
             try:
                 yield engine
             finally:
@@ -166,8 +169,8 @@ class Warehouse:
         self.close()
 
 
-def open_warehouse(url: str) -> Warehouse:
+def open_warehouse(url: str, memory_limit: str = "3GB") -> Warehouse:
     """Connect and make sure every canonical table exists."""
-    wh = Warehouse(url)
+    wh = Warehouse(url, memory_limit)
     wh.ensure_tables()
     return wh
