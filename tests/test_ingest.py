@@ -597,3 +597,17 @@ def test_intent_keeps_the_strongest_score_of_a_companys_domains(abm, tmp_path):
     assert rows["etl"]["week"] == dt.date(2025, 1, 5)
     again = ok(load(abm, "intent", surge, preset="bombora"))
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_a_rejected_later_file_does_not_displace_an_earlier_files_rows(abm, csv_file):
+    """Files of one shape load together; when the later one is rejected, the earlier file's
+    version of a shared key is the one stored, as if the files had been loaded one by one."""
+    header = ["Id", "Name", "Website", "NumberOfEmployees"]
+    first = csv_file("a1.csv", header, [["001A", "Acme", "acme.com", "10"]])
+    later = csv_file("a2.csv", header, [["001A", "Acme Renamed", "acme.com", "20"],
+                                        ["001B", "Broken", "broken.com", "many"]])  # fmt: skip
+    loaded, rejected = abm.ingest("accounts", [first, later], preset="salesforce")
+    assert ok(loaded).inserted == 1
+    assert isinstance(rejected, InputError) and "row 3" in str(rejected)
+    (row,) = rows_of(abm, "accounts")
+    assert (row["account_id"], row["name"], row["employees"]) == ("001A", "Acme", 10)

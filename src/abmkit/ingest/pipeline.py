@@ -141,18 +141,17 @@ def ingest_batch(
     batch = combine(raws)
     records = [_record(spec, raw, source) for raw in raws]
     try:
-        good, bad, attributes, skipped = _check(engine, batch, spec, mapping, settings)
+        checked = _check(engine, batch, spec, mapping, settings)
     except InputError as exc:  # a file-level problem (e.g. a missing column) rejects them all
         return [_rejected(wh, spec, r.path, source, exc) for r in raws]
-    by_file = {str(r.path): [p for p in bad if p.file == str(r.path)] for r in raws}
+    by_file = {str(r.path): [p for p in checked.bad if p.file == str(r.path)] for r in raws}
     rejected = {i for i, r in enumerate(raws) if by_file[str(r.path)]} if not quarantine else set()
-    if rejected:
-        good = good.filter(~good[FILE].isin(sorted(rejected)))
     keep = [i for i in range(len(raws)) if i not in rejected]
-    for i, count in skipped.items():
+    for i, count in checked.skipped.items():
         records[i].skipped = count
     if keep:
-        plans = _prepare(wh, spec, good, attributes, settings, records)
+        good = checked.rows_of(keep)
+        plans = _prepare(wh, spec, good, checked.attributes, settings, records)
         with wh.transaction():
             for plan in plans:
                 apply_upsert(wh, plan)
@@ -207,13 +206,30 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
         good = good.anti_join(
             bad_rows, (good[FILE] == bad_rows[FILE]) & (good[ROW] == bad_rows.row)
         )
-    if repeated:  # a later file wins over an earlier one, as if loaded after it
-        order = [ibis.desc(FILE), ROW]
-        good = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
-        good = good.filter(good._n == 0).drop("_n")
-    good = good.drop("_key")
     attributes = _attributes_long(batch, attribute_columns) if spec.custom_attributes else None
-    return good, bad, attributes, _skipped_by_file(batch, targets, mapping)
+    return Checked(good, bad, attributes, _skipped_by_file(batch, targets, mapping), repeated)
+
+
+@dataclass
+class Checked:
+    """A checked batch: good rows (with their provisional `_key`), every problem, custom
+    attributes in long form, rows skipped per file, and whether any key repeats."""
+
+    good: ir.Table
+    bad: list[Problem]
+    attributes: ir.Table | None
+    skipped: dict[int, int]
+    repeated: bool
+
+    def rows_of(self, files: list[int]) -> ir.Table:
+        """Good rows of the given files, one per key: across files the later file wins, as if
+        loaded after the other (rejected files must be left out first, so they cannot win)."""
+        good = self.good.filter(self.good[FILE].isin(files))
+        if self.repeated:
+            order = [ibis.desc(FILE), ROW]
+            good = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
+            good = good.filter(good._n == 0).drop("_n")
+        return good.drop("_key")
 
 
 def _keep_strongest(keyed: ir.Table, column: str) -> ir.Table:
