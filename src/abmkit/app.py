@@ -43,11 +43,11 @@ class Abm:
     def ingest(
         self, table: str, files: list[Path], *, preset: str | None = None,
         mapping: Path | None = None, quarantine: bool = False,
-        on_file: Callable[[Path], None] | None = None,
+        progress: Callable[[str, float], None] | None = None,
     ) -> list[LoadRecord | InputError]:  # fmt: skip
         source = Source(preset=preset, mapping_file=mapping)
         results = ingest_files(self.warehouse, self.settings, table, files, source,
-                               quarantine=quarantine, on_file=on_file)  # fmt: skip
+                               quarantine=quarantine, progress=progress)  # fmt: skip
         for path, result in zip(files, results, strict=True):
             if isinstance(result, LoadRecord):
                 self.app_store.record(

@@ -87,11 +87,21 @@ def run_demo(
     return summary
 
 
+def _part_of(report: Progress, label: str, start: float, span: float) -> Progress:
+    """A progress callback for one step that moves its share of the overall bar."""
+    return lambda stage, fraction: report(f"{label}: {stage}", start + span * fraction)
+
+
 def _ingest_all(abm: Abm, manifest, summary: DemoSummary, report: Progress) -> None:
     clock = time.perf_counter()
+    span = 0.65 / len(LOAD_PLAN)
     for i, (table, kind, preset) in enumerate(LOAD_PLAN):
-        report(f"ingesting {table}", 0.3 + 0.65 * i / len(LOAD_PLAN))
-        results = abm.ingest(table, manifest.files[kind], preset=preset)
+        results = abm.ingest(
+            table,
+            manifest.files[kind],
+            preset=preset,
+            progress=_part_of(report, table, 0.3 + span * i, span),
+        )
         failed = [r for r in results if isinstance(r, InputError)]
         if failed:  # the simulator writes clean files: a rejection here is a bug to surface
             raise AbmError(f"demo data for {table} was rejected:\n{failed[0]}")

@@ -93,9 +93,9 @@ def ingest(
     set_: SetOpt = None,
 ) -> None:  # fmt: skip
     """Load files into a canonical table: validated, atomic per file, idempotent."""
-    with open_app(workspace, set_) as abm, render.file_progress(console, len(files)) as step:
+    with open_app(workspace, set_) as abm, render.stage_progress(console) as progress:
         results = abm.ingest(table.value, files, preset=preset, mapping=mapping,
-                             quarantine=quarantine, on_file=step)  # fmt: skip
+                             quarantine=quarantine, progress=progress)  # fmt: skip
     render.load_summary(console, err, results)
     if any(isinstance(r, InputError) for r in results):
         raise typer.Exit(1)

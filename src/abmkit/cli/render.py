@@ -22,21 +22,6 @@ def _progress(console: Console) -> Progress:
 
 
 @contextlib.contextmanager
-def file_progress(console: Console, total: int) -> Iterator[Callable[[Path], None]]:
-    with _progress(console) as bar:
-        task = bar.add_task("loading", total=total)
-        started = [False]
-
-        def step(path: Path) -> None:
-            if started[0]:
-                bar.advance(task)
-            started[0] = True
-            bar.update(task, description=f"loading {path.name}")
-
-        yield step
-
-
-@contextlib.contextmanager
 def stage_progress(console: Console) -> Iterator[Callable[[str, float], None]]:
     """A callback `progress(stage, fraction)` drawn as one bar."""
     with _progress(console) as bar:

@@ -54,6 +54,7 @@ from abmkit.warehouse.loads import LoadRecord, quarantine_rows, record_load
 from abmkit.warehouse.merge import UpsertPlan, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import CANONICAL, TableSpec
 
+Progress = Callable[[str, float], None]  # (what is happening, fraction done)
 PAUSE_ENV = "ABMKIT_TEST_PAUSE_BEFORE_COMMIT"  # crash tests: hold the transaction open here
 Result = LoadRecord | InputError
 
@@ -88,7 +89,7 @@ def choose_mapping(source: Source, table: str, path: Path, settings: Settings) -
 
 def ingest_files(
     wh: Warehouse, settings: Settings, table: str, paths: list[Path], source: Source = Source(),
-    *, quarantine: bool = False, on_file: Callable[[Path], None] | None = None,
+    *, quarantine: bool = False, progress: Progress | None = None,
 ) -> list[Result]:  # fmt: skip
     """Load each file all-or-nothing; a rejected file does not stop the others.
 
@@ -97,11 +98,11 @@ def ingest_files(
     """
     spec = CANONICAL[table]
     results: dict[int, Result] = {}
+    report = progress or (lambda stage, fraction: None)
     with wh.scratch() as engine:
         batches: dict[tuple, list[tuple[int, RawFile]]] = {}
         for i, path in enumerate(paths):
-            if on_file:
-                on_file(path)
+            report(f"reading {path.name}", 0.3 * i / len(paths))
             try:
                 mapping = choose_mapping(source, table, path, settings)
                 raw = _read(path, engine, mapping, settings)
@@ -113,7 +114,7 @@ def ingest_files(
         for shape, members in batches.items():
             mapping = Mapping.model_validate_json(shape[0])
             loaded = ingest_batch(wh, settings, spec, [r for _, r in members], mapping, source,
-                                  engine=engine, quarantine=quarantine)  # fmt: skip
+                                  engine=engine, quarantine=quarantine, report=report)  # fmt: skip
             results.update({i: res for (i, _), res in zip(members, loaded, strict=True)})
     return [results[i] for i in range(len(paths))]
 
@@ -135,9 +136,10 @@ def _read(path: Path, engine, mapping: Mapping, settings: Settings) -> RawFile:
 
 def ingest_batch(
     wh: Warehouse, settings: Settings, spec: TableSpec, raws: list[RawFile], mapping: Mapping,
-    source: Source, *, engine, quarantine: bool,
+    source: Source, *, engine, quarantine: bool, report: Progress,
 ) -> list[Result]:  # fmt: skip
     clock = time.perf_counter()
+    report(f"checking {sum(r.rows_read for r in raws):,} rows of {len(raws)} files", 0.4)
     batch = combine(raws)
     records = [_record(spec, raw, source) for raw in raws]
     try:
@@ -151,7 +153,9 @@ def ingest_batch(
         records[i].skipped = count
     if keep:
         good = checked.rows_of(keep)
+        report("linking to accounts", 0.65)
         plans = _prepare(wh, spec, good, checked.attributes, settings, records)
+        report("writing", 0.9)
         with wh.transaction():
             for plan in plans:
                 apply_upsert(wh, plan)
