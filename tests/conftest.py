@@ -23,7 +23,6 @@ from hypothesis import settings as hypothesis_settings
 from abmkit.app import Abm
 from abmkit.config.workspace import init_workspace
 
-
 # Property tests check behaviour, not speed (speed is measured by benchmarks/): no per-example
 # deadline, which a busy two-core CI machine would turn into random failures.
 hypothesis_settings.register_profile("abmkit", deadline=None)

@@ -152,7 +152,7 @@ def ingest_batch(
     for i, count in checked.skipped.items():
         records[i].skipped = count
     if keep:
-        good = checked.rows_of(keep)
+        good = checked.rows_of(keep, engine)
         report("linking to accounts", 0.65)
         plans = _prepare(wh, spec, good, checked.attributes, settings, records)
         report("writing", 0.9)
@@ -225,15 +225,20 @@ class Checked:
     skipped: dict[int, int]
     repeated: bool
 
-    def rows_of(self, files: list[int]) -> ir.Table:
+    def rows_of(self, files: list[int], engine) -> ir.Table:
         """Good rows of the given files, one per key: across files the later file wins, as if
-        loaded after the other (rejected files must be left out first, so they cannot win)."""
+        loaded after the other (rejected files must be left out first, so they cannot win).
+        Materialized when bad rows or repeated keys make it more than a projection, since
+        linking reads it several times."""
         good = self.good.filter(self.good[FILE].isin(files))
         if self.repeated:
             order = [ibis.desc(FILE), ROW]
             good = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
             good = good.filter(good._n == 0).drop("_n")
-        return good.drop("_key")
+        good = good.drop("_key")
+        if self.bad or self.repeated:
+            good = engine.create_table(ibis.util.gen_name("good"), good, temp=True)
+        return good
 
 
 def _keep_strongest(keyed: ir.Table, column: str) -> ir.Table:

@@ -85,12 +85,13 @@ class Warehouse:
         """Load rows into a new temporary table and return it as an Ibis table.
 
         `data` is Arrow, or an Ibis table from the scratch engine: when that engine is this very
-        connection (a DuckDB warehouse) the rows never leave the engine.
+        connection (a DuckDB warehouse) the table is returned as it is, so it should be cheap to
+        read more than once.
         """
         name = f"_{prefix}_{uuid.uuid4().hex[:10]}"
         if isinstance(data, ir.Table):
             if data._find_backend() is self.con:
-                return self.con.create_table(name, data, temp=True)
+                return data  # already in this engine: used where it is, no copy
             data = data.to_pyarrow_batches(chunk_size=250_000)
         schema = ibis.Schema.from_pyarrow(data.schema)
         if self.engine == "duckdb":

@@ -41,12 +41,13 @@ def classify(target: ir.Table, staged: ir.Table, key: str, compare: list[str]) -
 
 @dataclass
 class UpsertPlan:
-    """What an upsert will write, worked out before the write transaction opens: the engine plans
-    joins on freshly created tables well only outside it (inside, they have no statistics yet)."""
+    """What an upsert will write, counted before the write transaction opens (the engine plans
+    joins on tables created inside an open transaction without their statistics). `staged`
+    should be a materialized table, since the writes evaluate the classification again."""
 
     table: str
     key: str
-    changes: ir.Table  # new and changed rows, with `_status`
+    classified: ir.Table  # staged rows with `_status`, evaluated against the table when applied
     columns: list[str]
     counts: dict  # group (or None) -> MergeCounts
 
@@ -58,14 +59,11 @@ def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: 
                 *, by: str | None = None) -> UpsertPlan:  # fmt: skip
     """Classify `staged` against `table`; `compare` are the content columns. With `by`, counts
     are kept per value of that column (e.g. per file of a batch)."""
-    changes = wh.con.create_table(
-        ibis.util.gen_name("changes"),
-        classify(wh.table(table), staged, key, compare).filter(lambda t: t[STATUS] != "unchanged"),
-        temp=True,
-    )
+    classified = classify(wh.table(table), staged, key, compare)
     columns = [c for c in staged.columns if c in wh.table(table).columns]
     groups = [by] if by else []
-    counted = changes.group_by([*groups, STATUS]).agg(n=ibis._.count()).to_pyarrow().to_pylist()
+    changed = classified.filter(classified[STATUS] != "unchanged")
+    counted = changed.group_by([*groups, STATUS]).agg(n=ibis._.count()).to_pyarrow().to_pylist()
     totals = staged.group_by(groups).agg(n=ibis._.count()) if by else staged.agg(n=ibis._.count())
     counts = {}
     for row in totals.to_pyarrow().to_pylist():
@@ -73,12 +71,13 @@ def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: 
         n = {r[STATUS]: int(r["n"]) for r in counted if not by or r[by] == group}
         ins, upd = n.get("inserted", 0), n.get("updated", 0)
         counts[group] = MergeCounts(ins, upd, int(row["n"]) - ins - upd)
-    return UpsertPlan(table, key, changes, columns, counts)
+    return UpsertPlan(table, key, classified, columns, counts)
 
 
 def apply_upsert(wh: Warehouse, plan: UpsertPlan) -> None:
-    """Write a planned upsert (call inside the load's transaction)."""
-    rows = plan.changes
+    """Write a planned upsert (call inside the load's transaction). Each statement classifies the
+    staged rows against the table as it is then, so nothing is written twice."""
+    rows = plan.classified
     if plan.has("inserted"):
         wh.con.insert(plan.table, rows.filter(rows[STATUS] == "inserted").select(*plan.columns))
     if plan.has("updated"):
