@@ -28,7 +28,7 @@ def ultimate_parents(wh: Warehouse, max_depth: int = MAX_DEPTH) -> ir.Table:
         walk = step.select(
             "account_id",
             top=step._parent.fill_null(step.top),
-            depth=step.depth + step._parent.notnull().cast("int64"),
+            depth=step.depth + ibis.cases((step._parent.notnull(), 1), else_=0),
         )
     return walk.rename(ultimate_parent_id="top")
 
