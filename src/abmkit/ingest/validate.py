@@ -1,8 +1,10 @@
 """Turn a raw text table into typed canonical columns and collect every problem with its cell.
 
-All checks are Ibis expressions over the raw table: a value that had text but did not parse, a
-required value that is empty, a value over the size limit, a score out of range, a key that
-appears twice with different content. Each problem names the row and the source column.
+Typed columns are computed once, with the text they came from kept beside them; every check is
+then an Ibis filter over that materialized table: a value that had text but did not parse, a
+required value that is empty, a value over the size limit, a number out of range, a key that
+appears twice in one file with different content. Each problem names the file, the row and the
+source column.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
 }
 TYPE_WORDS = {"int64": "a whole number", "float64": "a number", "date": "a date",
               "timestamp": "a date and time", "boolean": "true/false"}  # fmt: skip
-PROBLEM_COLUMNS = (FILE, "row", "column_name", "reason")
 
 
 @dataclass(frozen=True)
