@@ -194,7 +194,7 @@ def _crash_then_load(tmp_path: Path, extra: list[str]) -> Abm:
     done = _run_abm(args)
     out, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
-    assert "Ingest summary" in out
+    assert "Loaded into touches" in out
     abm = Abm.open(ws, _overrides(extra))
     assert abm.warehouse.count("touches") == 200_000
     (rec,) = abm.loads().to_pylist()

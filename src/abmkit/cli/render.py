@@ -33,18 +33,24 @@ def stage_progress(console: Console) -> Iterator[Callable[[str, float], None]]:
         yield update
 
 
+LOAD_COLUMNS = ("rows_read", "inserted", "updated", "unchanged", "quarantined", "skipped",
+                "unmatched")  # fmt: skip
+OPTIONAL = ("quarantined", "skipped", "unmatched")  # shown only when some file has any
+
+
 def load_summary(console: Console, err: Console, results: list[LoadRecord | InputError]) -> None:
-    table = Table(title="Ingest summary")
-    for col in ("file", "read", "inserted", "updated", "unchanged", "quarantined", "skipped",
-                "unmatched", "seconds"):  # fmt: skip
-        table.add_column(col, justify="left" if col == "file" else "right")
-    for r in results:
-        if isinstance(r, LoadRecord):
-            table.add_row(Path(r.file).name, *(f"{v:,}" for v in (
-                r.rows_read, r.inserted, r.updated, r.unchanged, r.quarantined, r.skipped,
-                r.unmatched)),
-                f"{r.seconds:.2f}")  # fmt: skip
-    if table.row_count:
+    loaded = [r for r in results if isinstance(r, LoadRecord)]
+    if loaded:
+        shown = [c for c in LOAD_COLUMNS
+                 if c not in OPTIONAL or any(getattr(r, c) for r in loaded)]  # fmt: skip
+        table = Table(title=f"Loaded into {loaded[0].table_name}")
+        table.add_column("file", overflow="fold")
+        for col in shown:
+            table.add_column("read" if col == "rows_read" else col, justify="right")
+        table.add_column("seconds", justify="right")
+        for r in loaded:
+            values = [f"{getattr(r, c):,}" for c in shown]
+            table.add_row(Path(r.file).name, *values, f"{r.seconds:.2f}")
         console.print(table)
     for r in results:
         if isinstance(r, InputError):
