@@ -48,13 +48,13 @@ def load_summary(console: Console, err: Console, results: list[LoadRecord | Inpu
         for col in shown:
             table.add_column("read" if col == "rows_read" else col, justify="right")
         table.add_column("seconds", justify="right")
-        for r in loaded:
-            values = [f"{getattr(r, c):,}" for c in shown]
-            table.add_row(Path(r.file).name, *values, f"{r.seconds:.2f}")
+        for rec in loaded:
+            values = [f"{getattr(rec, c):,}" for c in shown]
+            table.add_row(Path(rec.file).name, *values, f"{rec.seconds:.2f}")
         console.print(table)
-    for r in results:
-        if isinstance(r, InputError):
-            err.print(f"[red]rejected:[/] {escape(str(r))}", highlight=False)
+    for problem in results:
+        if isinstance(problem, InputError):
+            err.print(f"[red]rejected:[/] {escape(str(problem))}", highlight=False)
             err.print("  Nothing from this file was loaded. Fix the rows above, or load the good "
                       "rows with --quarantine.")  # fmt: skip
 

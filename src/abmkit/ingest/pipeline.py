@@ -196,12 +196,13 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
                                   derive(engine, spec, checked.drop(*typed.helpers), settings),
                                   temp=True)  # fmt: skip
     keyed = derived.mutate(_key=_provisional_key(spec, derived))
-    repeated = _keys_repeat(keyed)  # usually not: then no conflict check, no de-duplication
-    if repeated and spec.strongest:  # e.g. two subdomains of one company surging on one topic
-        keyed = _keep_strongest(keyed, spec.strongest)
+    repeated = _repeated_keys(engine, keyed)  # usually none: no conflicts, no de-duplication
+    if repeated is not None and spec.strongest:  # e.g. two domains of one company, one topic
+        keyed = _keep_strongest(keyed, spec.strongest, repeated)
     parts = [problems_of(checked, typed.checks, batch), *_derived_problems(spec, keyed, targets)]
-    if repeated:
-        parts.append(conflicting_keys(keyed, "_key", targets.get(spec.key, spec.key)))
+    if repeated is not None:
+        among = keyed.semi_join(repeated, "_key")  # only rows whose key repeats can conflict
+        parts.append(conflicting_keys(among, "_key", targets.get(spec.key, spec.key)))
     problems = engine.create_table(ibis.util.gen_name("problems"), ibis.union(*parts), temp=True)
     bad = collect(problems, batch)
     good = keyed
@@ -217,13 +218,13 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
 @dataclass
 class Checked:
     """A checked batch: good rows (with their provisional `_key`), every problem, custom
-    attributes in long form, rows skipped per file, and whether any key repeats."""
+    attributes in long form, rows skipped per file, and the keys that repeat (None: none do)."""
 
     good: ir.Table
     bad: list[Problem]
     attributes: ir.Table | None
     skipped: dict[int, int]
-    repeated: bool
+    repeated: ir.Table | None
 
     def rows_of(self, files: list[int], engine) -> ir.Table:
         """Good rows of the given files, one per key: across files the later file wins, as if
@@ -231,26 +232,32 @@ class Checked:
         Materialized when bad rows or repeated keys make it more than a projection, since
         linking reads it several times."""
         good = self.good.filter(self.good[FILE].isin(files))
-        if self.repeated:
+        if self.repeated is not None:  # rank only the few rows whose key repeats
             order = [ibis.desc(FILE), ROW]
-            good = good.mutate(_n=ibis.row_number().over(group_by=good._key, order_by=order))
-            good = good.filter(good._n == 0).drop("_n")
+            dups = good.semi_join(self.repeated, "_key")
+            dups = dups.mutate(_n=ibis.row_number().over(group_by=dups._key, order_by=order))
+            firsts = dups.filter(dups._n == 0).drop("_n")
+            good = good.anti_join(self.repeated, "_key").union(firsts)
         good = good.drop("_key")
-        if self.bad or self.repeated:
+        if self.bad or self.repeated is not None:
             good = engine.create_table(ibis.util.gen_name("good"), good, temp=True)
         return good
 
 
-def _keep_strongest(keyed: ir.Table, column: str) -> ir.Table:
+def _keep_strongest(keyed: ir.Table, column: str, repeated: ir.Table) -> ir.Table:
     """One row per key within each file: the one with the highest `column` (then the first)."""
     order = [ibis.desc(column), ROW]
-    ranked = keyed.mutate(_s=ibis.row_number().over(group_by=[FILE, "_key"], order_by=order))
-    return ranked.filter(ranked._s == 0).drop("_s")
+    dups = keyed.semi_join(repeated, "_key")
+    ranked = dups.mutate(_s=ibis.row_number().over(group_by=[FILE, "_key"], order_by=order))
+    return keyed.anti_join(repeated, "_key").union(ranked.filter(ranked._s == 0).drop("_s"))
 
 
-def _keys_repeat(keyed: ir.Table) -> bool:
-    counts = keyed.aggregate(rows=keyed.count(), keys=keyed._key.nunique()).to_pyarrow()
-    return counts["rows"][0].as_py() != counts["keys"][0].as_py()
+def _repeated_keys(engine, keyed: ir.Table) -> ir.Table | None:
+    """The keys that occur more than once in the batch, as a small table; None when none do."""
+    counts = keyed.group_by("_key").agg(_n=ibis._.count())
+    repeated = counts.filter(counts._n > 1).select("_key")
+    table = engine.create_table(ibis.util.gen_name("repeated"), repeated, temp=True)
+    return table if int(table.count().execute()) else None
 
 
 def _skipped_by_file(batch: RawBatch, targets: dict[str, str], mapping: Mapping) -> dict[int, int]:
