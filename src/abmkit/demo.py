@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import ibis
-from rich.console import Console
-from rich.table import Table
 
 from abmkit.app import Abm
 from abmkit.config.workspace import init_workspace, open_workspace
@@ -140,33 +138,3 @@ def surging_accounts(abm: Abm, surge: int, limit: int = 10) -> list[dict[str, An
         [ibis.desc("surging_topics"), ibis.desc("best"), "account_id"]
     )
     return top.limit(limit).to_pyarrow().to_pylist()
-
-
-def print_summary(console: Console, s: DemoSummary) -> None:
-    console.rule(f"abmkit demo · {s.config.accounts:,} simulated accounts · {s.config.months} "
-                 f"months · seed {s.config.seed}")  # fmt: skip
-    loads = Table(title="1. Ingested through the real path (same files a user would bring)")
-    for col in ("table", "files", "rows read", "inserted", "updated", "unchanged", "unmatched"):
-        loads.add_column(col, justify="left" if col == "table" else "right")
-    for table, records in s.loads.items():
-        sums = [sum(getattr(r, f) for r in records) for f in
-                ("rows_read", "inserted", "updated", "unchanged", "unmatched")]  # fmt: skip
-        loads.add_row(table, str(len(records)), *(f"{v:,}" for v in sums))
-    console.print(loads)
-    rates = Table(title="2. Resolved to accounts")
-    for col in ("table", "source", "rows", "matched", "how"):
-        rates.add_column(col, justify="right" if col in ("rows", "matched") else "left")
-    for r in s.match_rates:
-        how = ", ".join(f"{m} {n:,}" for m, n in sorted(r.by_method.items(), key=lambda x: -x[1]))
-        rates.add_row(r.table, r.source, f"{r.rows:,}", f"{r.rate:.1%}", how)
-    console.print(rates)
-    p = s.pipeline
-    console.print(
-        f"3. Pipeline: {p['opportunities']:,.0f} opportunities, {p['open']:,.0f} open, "
-        f"{p['won']:,.0f} won (${p['won_amount']:,.0f}), win rate {p['win_rate']:.0%}"
-    )
-    if s.surging:
-        top = ", ".join(f"{a['name']} ({a['surging_topics']})" for a in s.surging[:5])
-        console.print(f"4. Surging on the most topics in the latest week: {top}")
-    took = " · ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
-    console.print(f"Took {took}. Workspace: {s.workspace} — try `abm status -w {s.workspace}`.")

@@ -69,13 +69,15 @@ def relink(console: Console, counts) -> None:
     console.print(table)
 
 
-def match_rates(console: Console, rates) -> None:
-    table = Table(title="Match rates to accounts")
-    for col in ("table", "source", "rows", "matched", "rate", "how"):
-        table.add_column(col, justify="right" if col in ("rows", "matched", "rate") else "left")
+def match_rates(console: Console, rates, title: str = "Match rates to accounts") -> None:
+    table = Table(title=title)
+    for col in ("table", "source", "rows", "linked", "how they were linked"):
+        table.add_column(col, justify="right" if col in ("rows", "linked") else "left")
     for r in rates:
-        how = ", ".join(f"{m} {n:,}" for m, n in sorted(r.by_method.items(), key=lambda x: -x[1]))
-        table.add_row(r.table, r.source, f"{r.rows:,}", f"{r.matched:,}", f"{r.rate:.1%}", how)
+        methods = sorted(((m, n) for m, n in r.by_method.items() if m != "unmatched"),
+                         key=lambda x: -x[1])  # fmt: skip
+        how = ", ".join(f"{m} {n:,}" for m, n in methods)
+        table.add_row(r.table, r.source, f"{r.rows:,}", f"{r.rate:.1%}", how)
     console.print(table)
 
 
@@ -125,10 +127,29 @@ def manifest(console: Console, m) -> None:
     console.print(f"Hidden truth (never loaded as features): {m.truth_dir}")
 
 
-def demo_summary(console: Console, summary) -> None:
-    from abmkit.demo import print_summary
-
-    print_summary(console, summary)
+def demo_summary(console: Console, s) -> None:
+    """What `abm demo` did, in four numbered parts a newcomer can follow."""
+    console.rule(f"abmkit demo · {s.config.accounts:,} simulated accounts · {s.config.months} "
+                 f"months · seed {s.config.seed}")  # fmt: skip
+    loads = Table(title="1. Ingested through the real path (same files a user would bring)")
+    for col in ("table", "files", "rows read", "inserted", "updated", "unchanged", "unmatched"):
+        loads.add_column(col, justify="left" if col == "table" else "right")
+    for table, records in s.loads.items():
+        sums = [sum(getattr(r, f) for r in records) for f in
+                ("rows_read", "inserted", "updated", "unchanged", "unmatched")]  # fmt: skip
+        loads.add_row(table, str(len(records)), *(f"{v:,}" for v in sums))
+    console.print(loads)
+    match_rates(console, s.match_rates, title="2. Resolved to accounts")
+    p = s.pipeline
+    console.print(
+        f"3. Pipeline: {p['opportunities']:,.0f} opportunities, {p['open']:,.0f} open, "
+        f"{p['won']:,.0f} won (${p['won_amount']:,.0f}), win rate {p['win_rate']:.0%}"
+    )
+    if s.surging:
+        top = ", ".join(f"{a['name']} ({a['surging_topics']})" for a in s.surging[:5])
+        console.print(f"4. Surging on the most topics in the latest week: {top}")
+    took = " · ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
+    console.print(f"Took {took}. Workspace: {s.workspace} — try `abm status -w {s.workspace}`.")
 
 
 def audit(console: Console, events) -> None:
