@@ -71,20 +71,6 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def local_engine(memory_limit: str = "3GB") -> ibis.BaseBackend:
-    """An in-memory DuckDB used to read and check files before they reach the warehouse."""
-    spill = tempfile.mkdtemp(prefix="abmkit-spill-")  # past the limit, DuckDB spills here
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
-    prepare_engine(con)
-    return ibis.duckdb.from_connection(con)
-
-
-def prepare_engine(con: duckdb.DuckDBPyConnection) -> None:
-    """Settings the readers rely on: file order kept, times without an offset read as UTC."""
-    con.execute("SET preserve_insertion_order=true")
-    con.execute("SET TimeZone='UTC'")
-
-
 def read_file(
     path: Path,
     engine: ibis.BaseBackend,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeAlias
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -126,8 +128,6 @@ class Warehouse:
         """A DuckDB to read and check files in before rows reach the warehouse: the warehouse's
         own connection when it is DuckDB (no copy between engines), else a private in-memory one.
         Its temporary tables are dropped afterwards."""
-        from abmkit.ingest.readers import local_engine, prepare_engine
-
         if self.engine == "duckdb":
             prepare_engine(self.con.con)
             before = set(self._temp_tables())
@@ -168,6 +168,20 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def local_engine(memory_limit: str = "3GB") -> ibis.BaseBackend:
+    """An in-memory DuckDB used to read and check files before they reach the warehouse."""
+    spill = tempfile.mkdtemp(prefix="abmkit-spill-")  # past the limit, DuckDB spills here
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill})
+    prepare_engine(con)
+    return ibis.duckdb.from_connection(con)
+
+
+def prepare_engine(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings the readers rely on: file order kept, times without an offset read as UTC."""
+    con.execute("SET preserve_insertion_order=true")
+    con.execute("SET TimeZone='UTC'")
 
 
 def open_warehouse(url: str, memory_limit: str = "3GB") -> Warehouse:
