@@ -1,8 +1,8 @@
 """Columns each canonical table derives from what a file gave: normalized domains and names,
 e-mail domains, IP numbers, won/closed flags from stage names, and natural keys.
 
-Python-only normalizers (public-suffix rules, name folding) run once per *distinct* value and are
-joined back, so ten million touches from ten thousand companies cost ten thousand calls.
+Python-only normalizers (public-suffix rules, name folding) run once per distinct value
+(`warehouse.lookups.map_distinct`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from abmkit.config.settings import Settings
 from abmkit.resolve.domains import account_domain, email_domain, ip_to_int
 from abmkit.resolve.names import normalize_company_name
 from abmkit.resolve.roles import department_of, seniority_of
+from abmkit.warehouse import lookups
 from abmkit.warehouse.schemas import TableSpec
 
 TOUCH_CONTENT = ("ts", "account_id", "contact_id", "email", "domain", "ip", "channel", "kind",
@@ -32,16 +33,12 @@ def map_distinct(
     out: str,
     out_type: dt.DataType = dt.string,
 ) -> ir.Table:
-    """Add `out` = fn(column), calling fn once per distinct non-null value."""
-    values = t.select(column).filter(t[column].notnull()).distinct().to_pyarrow()[column]
-    values = values.to_pylist()
-    mapped = pa.table(
-        {"_v": pa.array(values, pa.string()),
-         out: pa.array([fn(v) for v in values], out_type.to_pyarrow())}
-    )  # fmt: skip
-    lookup = engine.create_table(f"_map_{out}_{ibis.util.gen_name('m')}", mapped, temp=True)
-    joined = t.left_join(lookup, t[column] == lookup._v)
-    return joined.drop("_v")
+    """Add `out` = fn(column) in the scratch engine, once per distinct value."""
+
+    def stage(table: pa.Table) -> ir.Table:
+        return engine.create_table(ibis.util.gen_name("map"), table, temp=True)
+
+    return lookups.map_distinct(t, column, fn, out, stage, out_type)
 
 
 def derive(engine: ibis.BaseBackend, spec: TableSpec, t: ir.Table, settings: Settings) -> ir.Table:

@@ -18,6 +18,7 @@ from abmkit.config.settings import Settings
 from abmkit.resolve.fuzzy import match_names
 from abmkit.resolve.names import normalize_company_name
 from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.lookups import map_distinct
 from abmkit.warehouse.schemas import TableSpec
 
 NULL_ID = ibis.null(dt.string)
@@ -168,16 +169,10 @@ def parent_links(wh: Warehouse) -> ir.Table:
     """Accounts whose parent is known only by name, with the parent's ID found by that name."""
     acc = wh.table("accounts")
     pending = acc.filter(acc.parent_account_id.isnull() & acc.parent_name.notnull())
-    names = pending.select("parent_name").distinct().to_pyarrow()["parent_name"].to_pylist()
-    keys = pa.table({
-        "_pname": pa.array(names, pa.string()),
-        "_pkey": pa.array([normalize_company_name(n) for n in names], pa.string()),
-    })  # fmt: skip
-    keyed = wh.stage(keys, prefix="parents")
+    named = map_distinct(pending, "parent_name", normalize_company_name, "_pkey", wh.stage)
     parents = one_per_key(acc, "name_key", "account_id", ["account_id"]).rename(
         _pk="name_key", _parent="account_id"
     )
-    named = pending.join(keyed, pending.parent_name == keyed._pname)
     joined = named.join(parents, named._pkey == parents._pk)
     joined = joined.filter(joined._parent != joined.account_id)
     return joined.select("account_id", parent_account_id=joined._parent)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
 from abmkit.config.settings import Settings
 from abmkit.resolve.link import LINK_COLUMNS, link_records
 from abmkit.resolve.names import normalize_company_name
 from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.lookups import map_distinct
 from abmkit.warehouse.merge import upsert
 from abmkit.warehouse.schemas import CANONICAL
 
@@ -31,14 +31,7 @@ def with_name_keys(wh: Warehouse, t: ir.Table) -> ir.Table:
     """Add `account_name_key` (normalized company name) for tables that carry account_name."""
     if "account_name" not in t.columns:
         return t
-    names = t.select("account_name").distinct().to_pyarrow()["account_name"].to_pylist()
-    names = [n for n in names if n is not None]
-    keys = pa.table({
-        "_an": pa.array(names, pa.string()),
-        "account_name_key": pa.array([normalize_company_name(n) for n in names], pa.string()),
-    })  # fmt: skip
-    lookup = wh.stage(keys, prefix="names")
-    return t.left_join(lookup, t.account_name == lookup._an).drop("_an")
+    return map_distinct(t, "account_name", normalize_company_name, "account_name_key", wh.stage)
 
 
 def relink_all(wh: Warehouse, settings: Settings) -> list[RelinkCount]:

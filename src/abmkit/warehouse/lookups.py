@@ -1,0 +1,30 @@
+"""Python functions applied inside the engine, once per distinct value.
+
+Some normalizers (public-suffix rules, company-name folding) are Python, not SQL. They run once
+per *distinct* value of a column and are joined back, so ten million touches from ten thousand
+companies cost ten thousand calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pyarrow as pa
+
+Stage = Callable[[pa.Table], ir.Table]  # loads an Arrow table into the engine `t` lives in
+
+
+def map_distinct(t: ir.Table, column: str, fn: Callable[[str], object], out: str, stage: Stage,
+                 out_type: dt.DataType = dt.string) -> ir.Table:  # fmt: skip
+    """`t` plus `out` = fn(column), computed once per distinct non-null value."""
+    values = t.select(column).filter(t[column].notnull()).distinct().to_pyarrow()[column]
+    values = values.to_pylist()
+    lookup = stage(
+        pa.table({
+            "_v": pa.array(values, pa.string()),
+            out: pa.array([fn(v) for v in values], out_type.to_pyarrow()),
+        })
+    )  # fmt: skip
+    return t.left_join(lookup, t[column] == lookup._v).drop("_v")
