@@ -390,7 +390,7 @@ def _rejected(wh: Warehouse, spec: TableSpec, path: Path, source: Source, exc: I
     record = LoadRecord(f"load_{uuid.uuid4().hex[:12]}", spec.name, str(path),
                         raw.checksum if raw else "", source.label, _now(),
                         rows_read=raw.rows_read if raw else 0, outcome="rejected",
-                        message=str(exc)[:4000], problems=exc.problems)  # fmt: skip
+                        message=str(exc)[:4000])  # fmt: skip
     with contextlib.suppress(Exception):  # the record is a courtesy; never mask the real error
         record_load(wh, record)
     return exc

@@ -39,7 +39,6 @@ class RawFile:
     table: ir.Table
     columns: list[str]
     checksum: str
-    header: bool
     problems: list[Problem] = field(default_factory=list)
     rows_read: int = 0
     rejected_text: dict[int, str] = field(default_factory=dict)  # row -> original line
@@ -126,7 +125,7 @@ def _read_typed(path: Path, engine: ibis.BaseBackend, source: str) -> RawFile:
     rows = int(table.count().execute())
     if rows == 0:
         raise InputError.single(str(path), "file has no rows")
-    return RawFile(path, table, list(cols), checksum(path), True, rows_read=rows)
+    return RawFile(path, table, list(cols), checksum(path), rows_read=rows)
 
 
 def _table_name(path: Path) -> str:
@@ -199,7 +198,7 @@ def _scan_csv(path, text_path, engine, dialect, header, names, max_field_bytes) 
     rows = int(table.count().execute()) + len(reject_lines)
     if rows == 0:
         raise InputError.single(str(path), "file has a header but no rows")
-    return RawFile(path, table, names, checksum(path), header, problems, rows, rejected)
+    return RawFile(path, table, names, checksum(path), problems, rows, rejected)
 
 
 def _sql_literal(value: object) -> str:

@@ -52,7 +52,6 @@ class Typed:
     column came from) and `_longest` (the longest cell of the row)."""
 
     table: ir.Table
-    targets: dict[str, str]  # canonical column -> source column
     checks: list[Check]
 
     @property
@@ -110,7 +109,7 @@ def build_typed(raw: RawBatch, spec: TableSpec, targets: dict[str, str], mapping
         columns["source"] = _sources_from_filenames(raw, t)
     if mapping.week_from_filename and "week" not in targets:
         columns["week"] = _weeks_from_filenames(raw, t)
-    return Typed(t.select(**columns), targets, checks)
+    return Typed(t.select(**columns), checks)
 
 
 def skipped_rows(raw: RawBatch, targets: dict[str, str], mapping: Mapping) -> ir.BooleanValue:

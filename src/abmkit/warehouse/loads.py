@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import sqlglot as sg
 
-from abmkit.errors import Problem
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.schemas import LOADS, QUARANTINE
 
@@ -35,7 +34,6 @@ class LoadRecord:
     unmatched: int = 0
     outcome: str = "ok"
     message: str = ""
-    problems: list[Problem] = field(default_factory=list, repr=False)
 
 
 def record_load(wh: Warehouse, record: LoadRecord) -> None:
