@@ -611,3 +611,29 @@ def test_a_rejected_later_file_does_not_displace_an_earlier_files_rows(abm, csv_
     assert isinstance(rejected, InputError) and "row 3" in str(rejected)
     (row,) = rows_of(abm, "accounts")
     assert (row["account_id"], row["name"], row["employees"]) == ("001A", "Acme", 10)
+
+
+def test_files_read_in_one_scan_keep_their_own_row_numbers(abm, csv_file, tmp_path):
+    """Files of one shape are read in one scan; each problem still names its own file's row,
+    counting the lines the reader rejected, and a header-only file in the batch is rejected
+    alone."""
+    header = ["name", "domain", "employees"]
+    clean = csv_file("b1.csv", header, [["Acme", "acme.com", "10"], ["Beta", "beta.io", "20"]])
+    messy = write_text(tmp_path / "b2.csv", "name,domain,employees\n"
+                       "Gamma,gamma.com,30\n"
+                       "Delta,delta.com,40,extra\n"  # line 3: too many fields
+                       "Eps,eps.com,fifty\n"  # line 4: not a number
+                       "Zeta,zeta.com,60\n")  # fmt: skip
+    empty = write_text(tmp_path / "b3.csv", "name,domain,employees\n")
+    loaded, bad, nothing = abm.ingest("accounts", [clean, messy, empty], quarantine=True)
+    assert ok(loaded).inserted == 2
+    assert isinstance(nothing, InputError) and "no rows" in str(nothing)
+    record = ok(bad)
+    assert (record.rows_read, record.inserted, record.quarantined) == (4, 2, 2)
+    rows = {(r["row"], r["column_name"]): r for r in rows_of(abm, "quarantine")
+            if r["file"] == str(messy)}  # fmt: skip
+    assert set(rows) == {(3, None), (4, "employees")}
+    assert "too many fields" in rows[(3, None)]["reason"]
+    assert json.loads(rows[(4, "employees")]["raw"])["employees"] == "fifty"
+    names = {r["name"] for r in rows_of(abm, "accounts")}
+    assert names == {"Acme", "Beta", "Gamma", "Zeta"}

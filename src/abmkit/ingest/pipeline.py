@@ -34,11 +34,12 @@ from abmkit.ingest.presets import resolve_extends
 from abmkit.ingest.readers import (
     FILE,
     ROW,
+    Probe,
     RawBatch,
     RawFile,
-    combine,
     peek_field_count,
-    read_file,
+    probe,
+    read_batch,
 )
 from abmkit.ingest.validate import (
     build_typed,
@@ -100,22 +101,28 @@ def ingest_files(
     results: dict[int, Result] = {}
     report = progress or (lambda stage, fraction: None)
     with wh.scratch() as engine:
-        batches: dict[tuple, list[tuple[int, RawFile]]] = {}
+        groups: dict[tuple, list[tuple[int, Probe]]] = {}
         for i, path in enumerate(paths):
-            report(f"reading {path.name}", 0.3 * i / len(paths))
+            report(f"looking at {path.name}", 0.1 * i / len(paths))
             try:
                 mapping = choose_mapping(source, table, path, settings)
-                raw = _read(path, engine, mapping, settings)
+                found = probe(path, engine, header=mapping.header, names=mapping.names,
+                              encoding=mapping.encoding)  # fmt: skip
             except InputError as exc:
                 results[i] = _rejected(wh, spec, path, source, exc)
                 continue
-            shape = (mapping.model_dump_json(), tuple(raw.columns))
-            batches.setdefault(shape, []).append((i, raw))
-        for shape, members in batches.items():
-            mapping = Mapping.model_validate_json(shape[0])
-            loaded = ingest_batch(wh, settings, spec, [r for _, r in members], mapping, source,
-                                  engine=engine, quarantine=quarantine, report=report)  # fmt: skip
-            results.update({i: res for (i, _), res in zip(members, loaded, strict=True)})
+            groups.setdefault((mapping.model_dump_json(), found.shape), []).append((i, found))
+        for (mapping_json, _), members in groups.items():
+            mapping = Mapping.model_validate_json(mapping_json)
+            for positions, batch, failed in _read(engine, members, settings, report):
+                if isinstance(batch, InputError):  # a file that cannot be read at all
+                    results[positions[0]] = _rejected(wh, spec, paths[positions[0]], source,
+                                                      batch)  # fmt: skip
+                    continue
+                loaded = ingest_batch(wh, settings, spec, batch, failed, mapping, source,
+                                      engine=engine, quarantine=quarantine,
+                                      report=report)  # fmt: skip
+                results.update(dict(zip(positions, loaded, strict=True)))
     return [results[i] for i in range(len(paths))]
 
 
@@ -128,19 +135,37 @@ def ingest_file(wh: Warehouse, settings: Settings, table: str, path: Path,
     return result
 
 
-def _read(path: Path, engine, mapping: Mapping, settings: Settings) -> RawFile:
-    return read_file(path, engine, header=mapping.header, names=mapping.names,
-                     encoding=mapping.encoding,
-                     max_field_bytes=settings.ingest.max_field_bytes)  # fmt: skip
+def _read(engine, members: list[tuple[int, Probe]], settings: Settings, report: Progress):
+    """Read files of one shape in one scan; if the scan fails, each file alone, so one
+    unreadable file does not take the others with it. Yields (positions, the batch or the
+    error, the files of the batch that have no rows)."""
+    rows = sum(p.path.stat().st_size for _, p in members)
+    report(f"reading {len(members)} files ({rows / 1e6:,.0f} MB)", 0.15)
+    limit = settings.ingest.max_field_bytes
+    try:
+        batch, failed = read_batch([p for _, p in members], engine, limit)
+        yield [i for i, _ in members], batch, failed
+        return
+    except InputError as exc:
+        if len(members) == 1:
+            yield [members[0][0]], exc, {}
+            return
+    for i, p in members:
+        try:
+            batch, failed = read_batch([p], engine, limit)
+            yield [i], batch, failed
+        except InputError as exc:
+            yield [i], exc, {}
 
 
 def ingest_batch(
-    wh: Warehouse, settings: Settings, spec: TableSpec, raws: list[RawFile], mapping: Mapping,
-    source: Source, *, engine, quarantine: bool, report: Progress,
+    wh: Warehouse, settings: Settings, spec: TableSpec, batch: RawBatch,
+    failed: dict[int, InputError], mapping: Mapping, source: Source, *, engine,
+    quarantine: bool, report: Progress,
 ) -> list[Result]:  # fmt: skip
     clock = time.perf_counter()
+    raws = batch.files
     report(f"checking {sum(r.rows_read for r in raws):,} rows of {len(raws)} files", 0.4)
-    batch = combine(raws)
     records = [_record(spec, raw, source) for raw in raws]
     try:
         checked = _check(engine, batch, spec, mapping, settings)
@@ -148,6 +173,7 @@ def ingest_batch(
         return [_rejected(wh, spec, r.path, source, exc) for r in raws]
     by_file = {str(r.path): [p for p in checked.bad if p.file == str(r.path)] for r in raws}
     rejected = {i for i, r in enumerate(raws) if by_file[str(r.path)]} if not quarantine else set()
+    rejected |= set(failed)
     keep = [i for i in range(len(raws)) if i not in rejected]
     for i, count in checked.skipped.items():
         records[i].skipped = count
@@ -164,12 +190,13 @@ def ingest_batch(
             seconds = (time.perf_counter() - clock) / len(raws)
             for i in keep:
                 records[i].seconds = seconds
-                _quarantine(wh, raws[i], by_file[str(raws[i].path)], records[i])
+                _quarantine(wh, batch, i, by_file[str(raws[i].path)], records[i])
                 record_load(wh, records[i])
             _pause_for_crash_test()
     limit = settings.ingest.max_problems_shown
     return [
-        _rejected(wh, spec, r.path, source, InputError(by_file[str(r.path)], limit=limit), r)
+        _rejected(wh, spec, r.path, source,
+                  failed.get(i) or InputError(by_file[str(r.path)], limit=limit), r)
         if i in rejected else records[i]
         for i, r in enumerate(raws)
     ]  # fmt: skip
@@ -191,10 +218,11 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
     required_columns_missing(spec, targets, mapping, first)
     typed = build_typed(batch, spec, targets, mapping, settings.ingest.date_order,
                         settings.ingest.max_field_bytes)  # fmt: skip
-    checked = engine.create_table(ibis.util.gen_name("typed"), typed.table, temp=True)
-    derived = engine.create_table(ibis.util.gen_name("derived"),
-                                  derive(engine, spec, checked.drop(*typed.helpers), settings),
-                                  temp=True)  # fmt: skip
+    # One pass types, derives and keeps what the checks read (the helpers), so ten million rows
+    # are written once here, not once typed and again derived.
+    checked = engine.create_table(ibis.util.gen_name("checked"),
+                                  derive(engine, spec, typed.table, settings), temp=True)
+    derived = checked.drop(*typed.helpers)
     keyed = derived.mutate(_key=_provisional_key(spec, derived))
     repeated = _repeated_keys(engine, keyed)  # usually none: no conflicts, no de-duplication
     if repeated is not None and spec.strongest:  # e.g. two domains of one company, one topic
@@ -362,9 +390,10 @@ def _link_parents(wh: Warehouse) -> None:
         wh.con.upsert("accounts", links, on="account_id")
 
 
-def _quarantine(wh: Warehouse, raw: RawFile, bad: list[Problem], record: LoadRecord) -> None:
+def _quarantine(wh: Warehouse, batch: RawBatch, index: int, bad: list[Problem],
+                record: LoadRecord) -> None:  # fmt: skip
     rows = sorted({p.row for p in bad if p.row is not None})
-    raw_rows = _raw_rows(raw, rows) if rows else {}
+    raw_rows = _raw_rows(batch, index, rows) if rows else {}
     record.quarantined = len(rows)
     table = pa.table({
         "load_id": [record.load_id] * len(bad), "table_name": [record.table_name] * len(bad),
@@ -375,13 +404,15 @@ def _quarantine(wh: Warehouse, raw: RawFile, bad: list[Problem], record: LoadRec
     quarantine_rows(wh, record.table_name, record.file, table)
 
 
-def _raw_rows(raw: RawFile, rows: list[int]) -> dict[int, str]:
+def _raw_rows(batch: RawBatch, index: int, rows: list[int]) -> dict[int, str]:
     """The original values of bad rows: as JSON by column, or the line itself when the line
     could not be split into columns."""
     wanted = ibis.memtable({ROW: pa.array(rows, pa.int64())})
-    found = raw.table.semi_join(wanted, ROW).to_pyarrow().to_pylist()
+    mine = batch.table.filter(batch.table[FILE] == index).drop(FILE)
+    found = mine.semi_join(wanted, ROW).to_pyarrow().to_pylist()
     values = {r.pop(ROW): json.dumps(r, ensure_ascii=False) for r in found}
-    return {**{row: text for row, text in raw.rejected_text.items() if row in rows}, **values}
+    rejected = batch.files[index].rejected_text
+    return {**{row: text for row, text in rejected.items() if row in rows}, **values}
 
 
 def _rejected(wh: Warehouse, spec: TableSpec, path: Path, source: Source, exc: InputError,

@@ -49,14 +49,16 @@ class Check:
 @dataclass
 class Typed:
     """Typed canonical columns plus helpers the checks read: `_src_<col>` (the text a parsed
-    column came from) and `_longest` (the longest cell of the row)."""
+    column came from), `_missing_<n>` (a required value is empty) and `_longest` (the longest
+    cell of the row)."""
 
     table: ir.Table
     checks: list[Check]
 
     @property
     def helpers(self) -> list[str]:
-        return [c for c in self.table.columns if c.startswith("_src_") or c == "_longest"]
+        return [c for c in self.table.columns
+                if c.startswith(("_src_", "_missing_")) or c == "_longest"]  # fmt: skip
 
 
 def required_columns_missing(spec: TableSpec, targets: dict[str, str], mapping: Mapping,
@@ -97,12 +99,14 @@ def build_typed(raw: RawBatch, spec: TableSpec, targets: dict[str, str], mapping
         if (spec.name, dst) in RANGES:
             low, high = RANGES[(spec.name, dst)]
             checks.append(Check(src, f"outside {low:g}..{high:g}", _outside(dst, low, high)))
-    for alt in spec.required:
+    for i, alt in enumerate(spec.required):
         given = [a for a in alt.split("|") if a in targets]
         if given:  # otherwise provided by a constant or the file name
+            # judged on the text as given: deriving may clear a value (a free-mail domain)
+            columns[f"_missing_{i}"] = ibis.and_(*[t[targets[a]].isnull() for a in given])
             names = " or ".join(targets[a] for a in given)
             checks.append(Check(targets[given[0]], f"required value {names} is empty",
-                                _empty(given, columns)))  # fmt: skip
+                                _flagged(f"_missing_{i}")))  # fmt: skip
     for dst, constant in mapping.constants.items():
         columns[dst] = ibis.literal(constant).cast(spec.columns[dst])
     if "source" in spec.columns and "source" not in targets and "source" not in mapping.constants:
@@ -126,12 +130,8 @@ def _outside(dst: str, low: float, high: float) -> Callable[[ir.Table], ir.Boole
     return lambda m: ((m[dst] < low) | (m[dst] > high)).fill_null(False)
 
 
-def _empty(given: list[str], columns: dict) -> Callable[[ir.Table], ir.BooleanValue]:
-    def breaks(m: ir.Table) -> ir.BooleanValue:
-        text = [m[f"_src_{a}"] if f"_src_{a}" in columns else m[a] for a in given]
-        return ibis.and_(*[v.isnull() for v in text])
-
-    return breaks
+def _flagged(helper: str) -> Callable[[ir.Table], ir.BooleanValue]:
+    return lambda m: m[helper]
 
 
 def problems_of(typed: ir.Table, checks: list[Check], raw: RawBatch) -> ir.Table:

@@ -62,11 +62,16 @@ def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: 
     classified = classify(wh.table(table), staged, key, compare)
     columns = [c for c in staged.columns if c in wh.table(table).columns]
     groups = [by] if by else []
-    changed = classified.filter(classified[STATUS] != "unchanged")
-    counted = changed.group_by([*groups, STATUS]).agg(n=ibis._.count()).to_pyarrow().to_pylist()
     totals = staged.group_by(groups).agg(n=ibis._.count()) if by else staged.agg(n=ibis._.count())
+    totals = totals.to_pyarrow().to_pylist()
+    if wh.count(table):
+        changed = classified.filter(classified[STATUS] != "unchanged")
+        counted = changed.group_by([*groups, STATUS]).agg(n=ibis._.count())
+        counted = counted.to_pyarrow().to_pylist()
+    else:  # a first load: every row is new, no need to join against the table to know it
+        counted = [r | {STATUS: "inserted"} for r in totals]
     counts = {}
-    for row in totals.to_pyarrow().to_pylist():
+    for row in totals:
         group = row.get(by) if by else None
         n = {r[STATUS]: int(r["n"]) for r in counted if not by or r[by] == group}
         ins, upd = n.get("inserted", 0), n.get("updated", 0)
