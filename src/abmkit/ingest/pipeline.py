@@ -220,8 +220,9 @@ def _check(engine, batch: RawBatch, spec: TableSpec, mapping: Mapping, settings:
                         settings.ingest.max_field_bytes)  # fmt: skip
     # One pass types, derives and keeps what the checks read (the helpers), so ten million rows
     # are written once here, not once typed and again derived.
-    checked = engine.create_table(ibis.util.gen_name("checked"),
-                                  derive(engine, spec, typed.table, settings), temp=True)
+    checked = engine.create_table(
+        ibis.util.gen_name("checked"), derive(engine, spec, typed.table, settings), temp=True
+    )
     derived = checked.drop(*typed.helpers)
     keyed = derived.mutate(_key=_provisional_key(spec, derived))
     repeated = _repeated_keys(engine, keyed)  # usually none: no conflicts, no de-duplication

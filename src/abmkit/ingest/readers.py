@@ -162,9 +162,7 @@ def _numbered(con, name: str, files: list[RawFile], base: int) -> str:
         return view
     con.execute(f'CREATE TEMP TABLE "{view}" AS SELECT *, {number} AS {ROW} FROM "{name}"')
     for i, line in shifted:  # each rejected line shifts the rows at or after it by one
-        con.execute(
-            f'UPDATE "{view}" SET {ROW} = {ROW} + 1 WHERE {FILE} = {i} AND {ROW} >= {line}'
-        )
+        con.execute(f'UPDATE "{view}" SET {ROW} = {ROW} + 1 WHERE {FILE} = {i} AND {ROW} >= {line}')
     return view
 
 
@@ -218,8 +216,9 @@ def _probe_csv(path: Path, header: bool | None, names: list[str] | None,
     if header and complete and not any(line.strip() for line in lines[1:]):
         raise InputError.single(str(path), "file has a header but no rows")
     if names is None:
-        names = [c.strip() for c in first] if header else [f"column{i + 1}"
-                                                             for i in range(len(first))]
+        names = (
+            [c.strip() for c in first] if header else [f"column{i + 1}" for i in range(len(first))]
+        )
     return Probe(path, "csv", text_path, names, checksum(path), header, dialect)
 
 
@@ -261,7 +260,7 @@ def _structural_problems(con, rejects: str, probes: list[Probe], files: list[Raw
     """One problem per rejected line (the engine may report a line more than once), and the
     line's original text for the quarantine."""
     rows = con.execute(
-        f'SELECT file_id, line, error_type, error_message, csv_line, byte_position '
+        f"SELECT file_id, line, error_type, error_message, csv_line, byte_position "
         f'FROM "{rejects}" ORDER BY file_id, line'
     ).fetchall()
     for file_id, line, kind, message, text, position in rows:
@@ -302,8 +301,9 @@ def _oversized(text: str, p: Probe, limit: int) -> list[tuple[str | None, str]]:
     found = [(name, len(cell)) for name, cell in zip(p.names, cells, strict=False)
              if len(cell) > limit]  # fmt: skip
     if not found:
-        return [(None, "row is longer than the largest accepted row "
-                 "(raise ingest.max_field_bytes)")]
+        return [
+            (None, "row is longer than the largest accepted row (raise ingest.max_field_bytes)")
+        ]
     return [(name, f"value of {size:,} characters; the limit is {limit:,} "
              "(ingest.max_field_bytes)") for name, size in found]  # fmt: skip
 
@@ -343,6 +343,8 @@ def _as_utf8(path: Path, encoding: str | None) -> tuple[Path, str, bool]:
         except UnicodeDecodeError as exc:
             raise InputError.single(str(path), f"not valid {enc}: {exc.reason}") from None
     return out, out.open(encoding="utf-8").read(SAMPLE_BYTES), complete
+
+
 def _detect_encoding(head: bytes, path: Path) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
