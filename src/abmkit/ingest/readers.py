@@ -284,7 +284,7 @@ def _line_at(p: Probe, position: int) -> str:
         with p.read_path.open("rb") as fh:
             fh.seek(position)
             text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-            row = next(csv.reader(text, p.dialect), [])
+            row = next(csv.reader(text, p.dialect or csv.excel), [])
     finally:
         csv.field_size_limit(limit)
     out = io.StringIO()
@@ -295,7 +295,7 @@ def _line_at(p: Probe, position: int) -> str:
 def _oversized(text: str, p: Probe, limit: int) -> list[tuple[str | None, str]]:
     previous = csv.field_size_limit(sys.maxsize)
     try:
-        cells = next(csv.reader([text], p.dialect), [])
+        cells = next(csv.reader([text], p.dialect or csv.excel), [])
     finally:
         csv.field_size_limit(previous)
     found = [(name, len(cell)) for name, cell in zip(p.names, cells, strict=False)
@@ -309,7 +309,7 @@ def _oversized(text: str, p: Probe, limit: int) -> list[tuple[str | None, str]]:
 
 
 def _reject_reason(kind: str, message: str, text: str | None, p: Probe) -> str:
-    found = len(next(csv.reader([text], p.dialect))) if text else None
+    found = len(next(csv.reader([text], p.dialect or csv.excel))) if text else None
     expected = len(p.names)
     if kind == "TOO MANY COLUMNS":
         return (
