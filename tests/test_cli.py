@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 
@@ -17,7 +18,7 @@ WIDE = {**os.environ, "COLUMNS": "200"}  # rich wraps at 80 columns when not on 
 
 COMMANDS = [[], ["init"], ["ingest"], ["resolve"], ["status"], ["loads"], ["duplicates"],
             ["merge"], ["quarantine"], ["quarantine", "list"], ["quarantine", "export"],
-            ["demo"], ["simulate"]]  # fmt: skip
+            ["demo"], ["simulate"], ["score"], ["accounts"], ["account"]]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "abm")
@@ -138,3 +139,30 @@ def test_missing_file_exits_1_without_traceback(ws, tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "file not found" in done.stderr
+
+
+def test_score_accounts_and_account(ws, tmp_path):
+    accounts = _accounts(tmp_path)
+    touches = write_csv(tmp_path / "t.csv", ["timestamp", "domain", "kind", "url"],
+                        [["2026-05-01T10:00:00Z", "acme.com", "web_visit",
+                          "https://seller.example/pricing"]])  # fmt: skip
+    for table, path in (("accounts", accounts), ("touches", touches)):
+        result = runner.invoke(app, ["ingest", table, str(path), "-w", str(ws)], env=WIDE)
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["score", "-w", str(ws)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "Scored 2 accounts as of 2026-05-01 10:00: 2 new" in result.output
+    result = runner.invoke(app, ["accounts", "--format", "json", "-w", str(ws)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["domain"] for r in rows] == ["acme.com", "globex.io"]  # acme visited pricing
+    assert rows[0]["intent"] > 0 and rows[1]["intent"] == 0
+    result = runner.invoke(app, ["accounts", "--format", "csv", "--search", "glob", "-w",
+                                 str(ws)], env=WIDE)  # fmt: skip
+    assert result.exit_code == 0 and result.output.count("\n") == 2, result.output
+    result = runner.invoke(app, ["account", "https://www.acme.com/", "-w", str(ws)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "Why: every score and its reasons" in result.output
+    assert "1 key-page visits lately" in result.output
+    result = runner.invoke(app, ["account", "nowhere.org", "-w", str(ws)], env=WIDE)
+    assert result.exit_code != 0 and "no account with ID or domain" in str(result.exception)

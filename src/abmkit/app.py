@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +15,8 @@ from abmkit.errors import InputError
 from abmkit.ingest.pipeline import Source, ingest_files
 from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
 from abmkit.resolve.relink import RelinkCount, relink_all
+from abmkit.score.refresh import RefreshResult, refresh
+from abmkit.score.views import AccountView, account_view, list_accounts
 from abmkit.status import Status, workspace_status
 from abmkit.store import AppStore, open_app_store
 from abmkit.store.models import AuditEvent
@@ -71,6 +74,22 @@ class Abm:
         self.app_store.record("resolve", "all", "ok",
                               changed={c.table: c.changed for c in counts})  # fmt: skip
         return counts
+
+    def score(self, as_of: dt.datetime | None = None) -> RefreshResult:
+        """Refresh every account's scores (as of the latest data unless told otherwise)."""
+        result = refresh(self.warehouse, self.settings, as_of)
+        self.app_store.record("score", "all", "ok", accounts=result.accounts,
+                              inserted=result.changed.inserted, updated=result.changed.updated,
+                              tier_changes=result.tier_changes)  # fmt: skip
+        return result
+
+    def accounts(self, **filters: Any) -> pa.Table:
+        """Scored accounts, best first; filters: tier, stage, sales_ready, search, sort, limit."""
+        return list_accounts(self.warehouse, **filters)
+
+    def account(self, key: str) -> AccountView:
+        """Everything about one account, by ID, domain or URL."""
+        return account_view(self.warehouse, self.settings, key)
 
     def status(self) -> Status:
         return workspace_status(self.warehouse)

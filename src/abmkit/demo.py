@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ibis
-
 from abmkit.app import Abm
+from abmkit.config.settings import Settings
 from abmkit.config.workspace import init_workspace, open_workspace
 from abmkit.errors import AbmError, InputError
+from abmkit.score.refresh import RefreshResult
 from abmkit.simulate import MarketConfig, simulate_market
 from abmkit.status import MatchRate
 from abmkit.warehouse.loads import LoadRecord
@@ -29,6 +29,23 @@ Progress = Callable[[str, float], None]
 DEMO_MAPPINGS = {
     "simulated_crm": {"extends": "salesforce", "columns": {"Tech_Stack__c": "technologies"}},
 }
+# What the simulated seller (a customer-data/analytics platform) would write as its ICP and
+# relevant intent topics: its own view of its market, not the simulator's hidden truth.
+DEMO_SCORING = {
+    "icp": {
+        "industries": ["Technology", "Financial Services", "Telecommunications", "Insurance",
+                       "Media", "Healthcare", "Consulting"],
+        "min_employees": 200,
+        "max_employees": 20000,
+        "preferred_technologies": ["Snowflake", "Databricks", "BigQuery", "dbt", "Segment",
+                                   "AWS"],
+    },
+    "intent": {"relevant_topics": ["data warehousing", "data integration",
+                                   "customer data platform", "data governance",
+                                   "business intelligence", "predictive analytics",
+                                   "marketing analytics", "account based marketing",
+                                   "intent data", "marketing automation"]},
+}  # fmt: skip
 LOAD_PLAN = (  # (table, manifest kind, preset) in dependency order
     ("accounts", "accounts", "simulated_crm"),
     ("contacts", "contacts", "salesforce"),
@@ -49,7 +66,8 @@ class DemoSummary:
     tables: dict[str, int] = field(default_factory=dict)
     match_rates: list[MatchRate] = field(default_factory=list)
     pipeline: dict[str, float] = field(default_factory=dict)
-    surging: list[dict[str, Any]] = field(default_factory=list)
+    scoring: RefreshResult | None = None
+    top: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def run_demo(
@@ -62,8 +80,10 @@ def run_demo(
     progress: Progress | None = None,
 ) -> DemoSummary:
     report = progress or (lambda stage, fraction: None)
-    init_workspace(workspace)
-    settings_overrides = {"ingest": {"mappings": DEMO_MAPPINGS}} | (overrides or {})
+    demo_settings = {"ingest": {"mappings": DEMO_MAPPINGS}} | DEMO_SCORING
+    # The workspace file holds the demo's settings, so `abm score -w …` afterwards agrees.
+    init_workspace(workspace, settings=Settings.model_validate(demo_settings))
+    settings_overrides = demo_settings | (overrides or {})
     cfg = MarketConfig(accounts=accounts, months=months, seed=seed)
     summary = DemoSummary(workspace, cfg)
     clock = time.perf_counter()
@@ -80,7 +100,11 @@ def run_demo(
         status = abm.status()
         summary.tables, summary.match_rates = status.tables, status.match_rates
         summary.pipeline = pipeline_summary(abm)
-        summary.surging = surging_accounts(abm, abm.settings.thresholds.surge_score)
+        report("scoring", 0.97)
+        clock = time.perf_counter()
+        summary.scoring = abm.score()
+        summary.seconds["score"] = time.perf_counter() - clock
+        summary.top = {tier: abm.accounts(tier=tier, limit=5).to_pylist() for tier in (1, 2, 3)}
     report("done", 1.0)
     return summary
 
@@ -123,18 +147,3 @@ def pipeline_summary(abm: Abm) -> dict[str, float]:
     closed = (row["won"] or 0) + (row["lost"] or 0)
     row["win_rate"] = (row["won"] or 0) / closed if closed else 0.0
     return {k: float(v or 0) for k, v in row.items()}
-
-
-def surging_accounts(abm: Abm, surge: int, limit: int = 10) -> list[dict[str, Any]]:
-    """Accounts with the most surging topics in the latest intent week (a first look; the
-    intent score proper arrives with account intelligence)."""
-    intent = abm.warehouse.table("intent")
-    latest = intent.week.max()
-    week = intent.filter((intent.week == latest) & (intent.score >= surge)
-                         & intent.account_id.notnull())  # fmt: skip
-    acc = abm.warehouse.table("accounts").select("account_id", "name", "domain")
-    top = week.group_by("account_id").agg(surging_topics=week.count(), best=week.score.max())
-    top = top.join(acc, "account_id").order_by(
-        [ibis.desc("surging_topics"), ibis.desc("best"), "account_id"]
-    )
-    return top.limit(limit).to_pyarrow().to_pylist()

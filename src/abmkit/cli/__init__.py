@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -107,6 +108,61 @@ def resolve(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
     with open_app(workspace, set_) as abm:
         render.relink(console, abm.relink())
         render.match_rates(console, abm.status().match_rates)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def score(
+    as_of: Annotated[datetime | None, typer.Option(help="Score as of this moment (default: the "
+                                                   "latest data in the warehouse).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:  # fmt: skip
+    """Refresh fit, intent, engagement, stages, priority and tiers of every account."""
+    with open_app(workspace, set_) as abm:
+        result = abm.score(as_of)
+        render.score_summary(console, result, abm.accounts(limit=None))
+
+
+@app.command()
+def accounts(
+    tier: Annotated[int | None, typer.Option(help="Only this tier (1, 2 or 3).")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this buying or journey stage, e.g. "
+                                              "decision, mqa.")] = None,
+    sales_ready: Annotated[bool | None, typer.Option("--sales-ready/--not-sales-ready",
+                                                     help="Only sales-ready accounts (or only "
+                                                     "the others).")] = None,
+    search: Annotated[str | None, typer.Option(help="Name or domain contains this.")] = None,
+    sort: Annotated[str, typer.Option(help="priority, fit, intent, engagement or name.")] = (
+        "priority"),
+    limit: Annotated[int, typer.Option(help="How many rows (0: all).")] = 25,
+    format_: Annotated[Format, typer.Option("--format", help="table, csv or json.")] = (
+        Format.table),
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:  # fmt: skip
+    """Scored accounts, best first, with their tier, scores and stages."""
+    with open_app(workspace, set_) as abm:
+        rows = abm.accounts(tier=tier, stage=stage, sales_ready=sales_ready, search=search,
+                            sort=sort, limit=limit or None)  # fmt: skip
+    render.rows_as(console, rows, format_.value, title="Accounts")
+
+
+@app.command()
+def account(
+    key: Annotated[str, typer.Argument(help="Account ID, domain or URL.")],
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """One account on one screen: firmographics, every score with its reasons, stages and their
+    history, tier, buying committee, intent topics, recent touches, opportunities."""
+    with open_app(workspace, set_) as abm:
+        render.account(console, abm.account(key))
 
 
 @app.command()

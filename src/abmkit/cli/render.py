@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -145,9 +149,15 @@ def demo_summary(console: Console, s) -> None:
         f"3. Pipeline: {p['opportunities']:,.0f} opportunities, {p['open']:,.0f} open, "
         f"{p['won']:,.0f} won (${p['won_amount']:,.0f}), win rate {p['win_rate']:.0%}"
     )
-    if s.surging:
-        top = ", ".join(f"{a['name']} ({a['surging_topics']})" for a in s.surging[:5])
-        console.print(f"4. Surging on the most topics in the latest week: {top}")
+    if s.scoring:
+        r = s.scoring
+        console.print(f"4. Scored {r.accounts:,} accounts as of {r.as_of:%Y-%m-%d}: fit, "
+                      "intent, engagement, stages, priority and tiers (`abm accounts`, "
+                      "`abm account`)")  # fmt: skip
+        for tier, rows in s.top.items():
+            names = ", ".join(f"{escape(str(a['name']))} ({a['priority']:.0f}, "
+                              f"{a['buying_stage']})" for a in rows)  # fmt: skip
+            console.print(f"   Tier {tier} top: {names or '—'}")
     took = " · ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
     console.print(f"Took {took}. Workspace: {s.workspace} — try `abm status -w {s.workspace}`.")
 
@@ -160,4 +170,117 @@ def audit(console: Console, events) -> None:
         detail = ", ".join(f"{k}={v}" for k, v in (e.detail or {}).items())
         table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, escape(e.target), e.outcome,
                       escape(detail))  # fmt: skip
+    console.print(table)
+
+
+def rows_as(console: Console, data: pa.Table, fmt: str, title: str) -> None:
+    """Rows as a Rich table, CSV or JSON on stdout (CSV/JSON for notebooks and scripts)."""
+    if fmt == "csv":
+        buf = io.BytesIO()
+        pacsv.write_csv(data, buf)
+        console.file.write(buf.getvalue().decode())
+    elif fmt == "json":
+        console.file.write(json.dumps(data.to_pylist(), default=str, indent=1) + "\n")
+    else:
+        arrow_table(console, _for_screen(data), title)
+
+
+def _for_screen(data: pa.Table, width: int = 48) -> pa.Table:
+    """Numbers to one decimal, long texts cut to `width` characters with an ellipsis."""
+    cols = {}
+    for name in data.column_names:
+        col = data[name]
+        if pa.types.is_floating(col.type):
+            col = pc.round(col, 1)
+        elif pa.types.is_string(col.type):
+            long = pc.greater(pc.utf8_length(col), width)
+            col = pc.if_else(long, pc.binary_join_element_wise(
+                pc.utf8_slice_codeunits(col, 0, width - 1), "…", ""), col)  # fmt: skip
+        cols[name] = col
+    return pa.table(cols)
+
+
+def score_summary(console: Console, r, scored: pa.Table) -> None:
+    """What a refresh did: accounts, changes, tiers and their cuts, stage counts."""
+    when = r.as_of.strftime("%Y-%m-%d %H:%M") if r.as_of else "now"
+    c = r.changed
+    console.print(f"Scored {r.accounts:,} accounts as of {when}: {c.inserted:,} new, "
+                  f"{c.updated:,} changed, {c.unchanged:,} unchanged; "
+                  f"{r.tier_changes:,} tier changes.")  # fmt: skip
+    for note in r.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    tiers = Table(title="Tiers")
+    for col in ("tier", "accounts", "capacity", "lowest priority"):
+        tiers.add_column(col, justify="right")
+    for cut in r.tiers:
+        tiers.add_row(str(cut.tier), f"{cut.filled:,}",
+                      f"{cut.capacity:,}" if cut.capacity is not None else "rest of ICP",
+                      f"{cut.cut:.1f}" if cut.cut is not None else "")  # fmt: skip
+    console.print(tiers)
+    stages = Table(title="Buying stages (all accounts)")
+    rows = scored.group_by("buying_stage").aggregate([("account_id", "count")]).to_pylist()
+    count = {x["buying_stage"]: x["account_id_count"] for x in rows}
+    for col in ("stage", "accounts"):
+        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for name in ("Target", "Awareness", "Consideration", "Decision", "Purchase"):
+        stages.add_row(name, f"{count.get(name, 0):,}")
+    console.print(stages)
+    ready = sum(1 for v in scored["sales_ready"].to_pylist() if v)
+    console.print(f"Sales-ready (fit Strong/Moderate and stage Decision/Purchase): {ready:,}. "
+                  "List them with `abm accounts --sales-ready`.")  # fmt: skip
+
+
+def account(console: Console, v) -> None:
+    """One account on one screen."""
+    a, s = v.account, v.scores
+    console.rule(f"{escape(str(a.get('name')))} · {a.get('domain') or 'no domain'} · "
+                 f"{a['account_id']}")  # fmt: skip
+    shown = ("industry", "employees", "revenue", "country", "region", "technologies", "owner",
+             "account_type")  # fmt: skip
+    firmo = [f"{k}: {a[k]}" for k in shown if a.get(k)]
+    console.print(escape(" · ".join(firmo)))
+    if not s:
+        console.print("[yellow]Not scored yet: run `abm score`.[/]")
+    else:
+        tier = f"Tier {s['tier']}" if s.get("tier") else "not tiered"
+        console.print(
+            f"[bold]{tier}[/] · priority {s['priority']:.1f} · fit {s['fit']} ({s['fit_bucket']})"
+            f" · intent {s['intent']:.0f} · engagement {s['engagement']:.0f} "
+            f"({s['engagement_minutes']:.0f} min, {s['engaged_contacts']} people) · buying stage "
+            f"{s['buying_stage']} · journey {s['journey_stage']}"
+            + (" · [green]sales-ready[/]" if s.get("sales_ready") else "")
+        )
+        reasons = Table(title="Why: every score and its reasons")
+        for col in ("score", "factor", "points", "reason"):
+            reasons.add_column(col, justify="right" if col == "points" else "left")
+        for r in v.reasons:
+            reasons.add_row(r["score"], r["factor"], f"{r['points']:.1f}", escape(r["reason"]))
+        console.print(reasons)
+    _small(
+        console,
+        "Stage and tier history",
+        v.history,
+        ("as_of", "fit_bucket", "buying_stage", "journey_stage", "tier"),
+    )
+    _small(console, "Tier changes", v.tier_changes, ("as_of", "from_tier", "to_tier", "reason"))
+    _small(console, "Buying committee", v.committee, ("name", "title", "persona", "seniority"))
+    _small(console, "Intent topics", v.topics, ("topic", "best", "last_week", "weeks"))
+    _small(console, "Recent touches", v.touches, ("ts", "kind", "channel", "email", "url"))
+    _small(
+        console,
+        "Opportunities",
+        v.opportunities,
+        ("name", "stage", "amount", "created_at", "closed_at"),
+    )
+
+
+def _small(console: Console, title: str, rows: list[dict], cols: tuple[str, ...]) -> None:
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    table = Table(title=title)
+    for col in cols:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else escape(str(r[c])) for c in cols))
     console.print(table)

@@ -7,13 +7,17 @@ are never read from the file: only from the environment (`ABM_SECRET_*`), see `s
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Section(BaseModel):
-    """Base of every settings section: unknown keys are an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from abmkit.config.base import Section
+from abmkit.config.scoring import (
+    EngagementSettings,
+    IcpSettings,
+    IntentSettings,
+    PropensitySettings,
+    StageSettings,
+    TierSettings,
+)
 
 
 class WarehouseSettings(Section):
@@ -86,28 +90,6 @@ class ResolveSettings(Section):
     )
 
 
-class IcpSettings(Section):
-    industries: list[str] = Field(
-        default_factory=list, description="Industries that fit; empty means any industry."
-    )
-    min_employees: int | None = Field(None, ge=0, description="Smallest employee count that fits.")
-    max_employees: int | None = Field(None, ge=0, description="Largest employee count that fits.")
-    min_revenue: float | None = Field(None, ge=0, description="Smallest annual revenue (USD).")
-    max_revenue: float | None = Field(None, ge=0, description="Largest annual revenue (USD).")
-    countries: list[str] = Field(
-        default_factory=list, description="Countries that fit; empty means anywhere."
-    )
-    required_technologies: list[str] = Field(
-        default_factory=list, description="Technologies an account must use to fit."
-    )
-    excluded_technologies: list[str] = Field(
-        default_factory=list, description="Technologies that rule an account out."
-    )
-    excluded_domains: list[str] = Field(
-        default_factory=list, description="Accounts never to target (competitors, partners)."
-    )
-
-
 class WeightSettings(Section):
     fit: float = Field(0.4, ge=0, le=1, description="Weight of fit in the combined priority.")
     intent: float = Field(0.3, ge=0, le=1, description="Weight of intent in the priority.")
@@ -128,29 +110,59 @@ class ThresholdSettings(Section):
     fit_moderate: int = Field(50, ge=0, le=100, description="Fit score from which fit is Moderate.")
 
 
-class TierSettings(Section):
-    tier1_capacity: int = Field(25, ge=0, description="Accounts in Tier 1 (strategic 1:1).")
-    tier2_capacity: int = Field(300, ge=0, description="Accounts in Tier 2 (ABM-lite 1:few).")
-    tier3_capacity: int = Field(3000, ge=0, description="Accounts in Tier 3 (programmatic 1:many).")
-    tier2_clusters: int = Field(12, ge=1, description="Number of clusters within Tier 2.")
-
-
 class Persona(Section):
-    name: str = Field(description="Persona name shown in the UI, e.g. 'Economic buyer'.")
+    """One buying-committee persona: which titles belong to it. The first persona that matches a
+    title wins. Keywords are whole words or regular expressions, matched against the title in
+    lower case with punctuation removed and abbreviations spelled out ("Sr. Dir." reads
+    "senior director", "VP," reads "vp")."""
+
+    name: str = Field(description="Persona key stored on each contact, e.g. 'economic_buyer'.")
     title_keywords: list[str] = Field(
-        default_factory=list, description="Title words that put a contact in this persona."
+        default_factory=list,
+        description="Title words or regular expressions that put a contact in this persona "
+        "whatever the department and seniority, e.g. 'cfo', 'head of data'.",
     )
     departments: list[str] = Field(
-        default_factory=list, description="Departments of this persona; empty means any."
+        default_factory=list,
+        description="Departments read from the title (marketing, sales, customer_success, "
+        "finance, operations, hr, product, data, it, engineering, security, legal, procurement, "
+        "executive, administration) that are in this persona; empty means any.",
+    )
+    seniorities: list[str] = Field(
+        default_factory=list,
+        description="Seniority levels read from the title (c_level, vp, director, manager, "
+        "individual) that are in this persona; empty means any. With departments, both must "
+        "hold; with neither, only title_keywords match.",
+    )
+    exclude_keywords: list[str] = Field(
+        default_factory=list,
+        description="Title words or regular expressions that keep a contact out of this persona "
+        "even when the rest matches, e.g. 'assistant', 'intern'.",
     )
 
 
 def _default_personas() -> list[Persona]:
+    """Blockers first: security, legal and procurement review and can veto a deal at any level,
+    so a CISO or a General Counsel is a blocker, not an economic buyer (a vendor selling to
+    security teams lists its own personas). Assistants, interns, students, board members,
+    investors and retirees are in no persona."""
+    not_buyers = [r"assistant(?! (vp|director|manager|controller|general counsel))", "intern",
+                  "internship", "student", "trainee", "board", "retired", "former",
+                  r"investor(?! relations)"]  # fmt: skip
+    ranks = ["c_level", "vp", "director", "manager", "individual"]
+    business = ["marketing", "sales", "customer_success", "finance", "operations", "hr", "product"]
+
+    def persona(name: str, departments: list[str], seniorities: list[str]) -> Persona:
+        return Persona(
+            name=name, departments=departments, seniorities=seniorities, exclude_keywords=not_buyers
+        )
+
     return [
-        Persona(name="Economic buyer", title_keywords=["chief", "cfo", "ceo", "vp", "head"]),
-        Persona(name="Champion", title_keywords=["director", "manager", "lead"]),
-        Persona(name="Technical evaluator", title_keywords=["engineer", "architect", "it"]),
-        Persona(name="Blocker", title_keywords=["procurement", "legal", "security", "counsel"]),
+        persona("blocker", ["security", "legal", "procurement"], ranks),
+        persona("economic_buyer", [], ["c_level", "vp"]),
+        persona("champion", [], ["director", "manager"]),
+        persona("technical_evaluator", ["engineering", "it", "data"], ["individual"]),
+        persona("end_user", business, ["individual"]),
     ]
 
 
@@ -216,6 +228,18 @@ class Settings(Section):
     )
     thresholds: ThresholdSettings = Field(
         default_factory=ThresholdSettings, description="Cut-offs for surges and fit buckets."
+    )
+    intent: IntentSettings = Field(
+        default_factory=IntentSettings, description="Which intent counts and how it decays."
+    )
+    engagement: EngagementSettings = Field(
+        default_factory=EngagementSettings, description="Engagement minutes, weights and caps."
+    )
+    stages: StageSettings = Field(
+        default_factory=StageSettings, description="Thresholds of buying and journey stages."
+    )
+    propensity: PropensitySettings = Field(
+        default_factory=PropensitySettings, description="The opportunity-propensity model."
     )
     tiers: TierSettings = Field(default_factory=TierSettings, description="Tier capacities.")
     personas: list[Persona] = Field(

@@ -47,12 +47,14 @@ def _expand(url: str, path: Path) -> str:
     return url.replace("{workspace}", str(path.resolve()))
 
 
-def init_workspace(path: Path, *, force: bool = False) -> Workspace:
-    """Create `path` with a documented config file; an existing config is kept unless `force`."""
+def init_workspace(path: Path, *, force: bool = False,
+                   settings: Settings | None = None) -> Workspace:  # fmt: skip
+    """Create `path` with a documented config file (of `settings`, default the defaults); an
+    existing config is kept unless `force`."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / CONFIG_NAME
     if not config.exists() or force:
-        config.write_text(render_config(Settings()), encoding="utf-8")
+        config.write_text(render_config(settings or Settings()), encoding="utf-8")
     return open_workspace(path)
 
 

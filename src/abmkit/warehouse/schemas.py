@@ -164,9 +164,39 @@ ACCOUNT_MERGES = ibis.schema(
     {"from_account_id": S, "into_account_id": S, "merged_at": T, "reason": S}
 )  # fmt: skip
 
+ACCOUNT_SCORES = ibis.schema(
+    {"account_id": S, "as_of": T, "fit": I, "fit_bucket": S, "fit_excluded": S,
+     "intent": F, "intent_3p": F, "intent_1p": F, "momentum_3p": F, "momentum_1p": F,
+     "topics_surging": I, "top_topics": S, "key_page_visits": I, "engagement": F,
+     "engagement_minutes": F, "engaged_contacts": I, "engaged_personas": I,
+     "open_opportunities": I, "propensity": F, "model_version": S, "priority": F,
+     "buying_stage": S, "journey_stage": S, "sales_ready": B, "tier": I, "scored_at": T}
+)  # fmt: skip
+"""One row per account: its current scores (rewritten only where something changed)."""
+
+SCORE_REASONS = ibis.schema(
+    {"reason_id": S, "account_id": S, "score": S, "factor": S, "points": F, "reason": S}
+)  # fmt: skip
+"""Why each score is what it is: per account, score and factor, the points and the words."""
+
+SCORE_HISTORY = ibis.schema(
+    {"account_id": S, "as_of": T, "fit_bucket": S, "buying_stage": S, "journey_stage": S,
+     "tier": I, "priority": F, "recorded_at": T}
+)  # fmt: skip
+"""A row whenever an account's bucket, stages or tier change, to report movement over time."""
+
+TIER_CHANGES = ibis.schema(
+    {"account_id": S, "as_of": T, "from_tier": I, "to_tier": I, "reason": S, "recorded_at": T}
+)  # fmt: skip
+"""Every tier change with its reason."""
+
 SYSTEM: dict[str, ibis.Schema] = {
     "attributes": ATTRIBUTES,
     "loads": LOADS,
     "quarantine": QUARANTINE,
     "account_merges": ACCOUNT_MERGES,
+    "account_scores": ACCOUNT_SCORES,
+    "score_reasons": SCORE_REASONS,
+    "score_history": SCORE_HISTORY,
+    "tier_changes": TIER_CHANGES,
 }

@@ -1,0 +1,231 @@
+"""Intent and engagement as of a moment, per account, as Ibis expressions with their reasons.
+
+**Intent** has two sources. Third-party topic scores (Bombora semantics: 0–100, 50 = the
+company's average, ≥ `thresholds.surge_score` surging), for relevant topics only: each surging
+topic has a strength (score − 50) ÷ 50, decayed by the age of its week (half-life per source);
+a topic's strength is its strongest week; the account's third-party intent is a noisy-OR over its
+topics, 100 × (1 − Π(1 − strength)), so several surges add up but never pass 100. First-party
+intent is the decayed page weight of web visits in the last `first_party_days` (pricing, demo and
+comparison pages weigh more), saturating: 100 × (1 − e^(−points/scale)). Intent combines both
+the same way, and its reasons split the points: third-party first, then what first-party adds.
+**Momentum** per source: the latest week's raw signal against the mean of the weeks before, as a
+percent change (NULL when there was nothing before).
+
+**Engagement** is Demandbase-style minutes: points per touch kind plus URL rules (they add up),
+times multipliers for persona, seniority and tier (they multiply; 0 excludes), decayed by age,
+capped per contact (and for anonymous activity) so one person cannot carry an account, then
+saturated to 0–100. Breadth is the number of engaged contacts and personas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.datatypes as idt
+import ibis.expr.types as ir
+
+from abmkit.config.settings import Settings
+from abmkit.resolve.personas import persona_of
+from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.lookups import map_distinct
+
+DAY_SECONDS = 86_400.0
+LN2 = 0.6931471805599453
+
+
+def url_path(url: ir.StringValue) -> ir.StringValue:
+    """`https://www.x.com/pricing?a=1` → `/pricing`; a bare path stays as it is."""
+    path = url.re_extract(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)", 1)
+    bare = url.re_extract(r"^(/[^?#]*)", 1)
+    return ibis.cases((path != "", path), (bare != "", bare), else_=ibis.literal("/")).lower()
+
+
+def prefix_weight(path: ir.StringValue, weights: dict[str, float], default: float) -> ir.Value:
+    """Weight of the longest prefix of `weights` that `path` starts with, else `default`."""
+    ordered = sorted(weights.items(), key=lambda kv: -len(kv[0]))
+    cases = [(path.startswith(p.lower()), float(w)) for p, w in ordered]
+    return ibis.cases(*cases, else_=float(default)) if cases else ibis.literal(float(default))
+
+
+def prefix_points(path: ir.StringValue, points: dict[str, float]) -> ir.Value:
+    """Sum of the points of every prefix `path` starts with (URL rules add up)."""
+    total: ir.Value = ibis.literal(0.0)
+    for p, w in points.items():
+        total = total + ibis.cases((path.startswith(p.lower()), float(w)), else_=0.0)
+    return total
+
+
+def decay(age_days: ir.NumericValue, half_life: float) -> ir.FloatingValue:
+    """0.5^(age / half-life): 1 now, ½ after one half-life; ages below zero count as now."""
+    return (ibis.greatest(age_days, 0) * (-LN2 / half_life)).exp()
+
+
+def _days_before(as_of: dt.datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
+    seconds = ibis.literal(as_of).epoch_seconds() - ts.epoch_seconds()
+    return seconds.cast(idt.float64) / DAY_SECONDS
+
+
+def saturate(points: ir.NumericValue, scale: float) -> ir.FloatingValue:
+    return 100.0 * (1.0 - (-(points.cast(idt.float64)) / scale).exp())
+
+
+# -- intent ------------------------------------------------------------------------------------
+def third_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+    """(account_id, intent_3p, topics_surging, top_topics, momentum_3p) for accounts with
+    relevant surging topics in the lookback window."""
+    cfg = settings.intent
+    t = wh.table("intent").filter(ibis._.account_id.notnull())
+    start = (as_of - dt.timedelta(weeks=cfg.lookback_weeks)).date()
+    t = t.filter((t.week > start) & (t.week <= as_of.date()))
+    if cfg.relevant_topics:
+        t = t.filter(t.topic.lower().isin([x.lower() for x in cfg.relevant_topics]))
+    half = cfg.half_life_days.get("third_party", 25.0)
+    surge = settings.thresholds.surge_score
+    age = _days_before(as_of, t.week.cast(idt.timestamp))
+    strength = ((t.score - 50).cast(idt.float64) / 50.0) * decay(age, half)
+    t = t.mutate(_strength=ibis.cases((t.score >= surge, ibis.least(strength, 0.99)),
+                                      else_=0.0), _raw=ibis.greatest(t.score - 50, 0))  # fmt: skip
+    topics = t.group_by(["account_id", "topic"]).agg(
+        _s=t._strength.max(), _best=t.score.max(), _last=t.week.max()
+    )
+    topics = topics.filter(topics._s > 0)
+    label = topics.topic + " (" + topics._best.cast(idt.string) + ")"
+    per_account = topics.group_by("account_id").agg(
+        _log=(1.0 - topics._s).ln().sum(),
+        topics_surging=topics.count(),
+        top_topics=label.group_concat(", ", order_by=[ibis.desc(topics._s), topics.topic]),
+    )
+    scores = per_account.select(
+        "account_id", "topics_surging", "top_topics",
+        intent_3p=100.0 * (1.0 - per_account._log.exp()),
+    )  # fmt: skip
+    momentum = _weekly_momentum(t, as_of, cfg.momentum_weeks, "_raw", "week")
+    joined = scores.left_join(momentum, "account_id").drop("account_id_right")
+    return joined.rename(momentum_3p="momentum")
+
+
+def _weekly_momentum(t: ir.Table, as_of: dt.datetime, weeks: int, value: str,
+                     when: str) -> ir.Table:  # fmt: skip
+    """(account_id, momentum): the last 7 days' sum of `value` vs the mean of the `weeks` weeks
+    before, in percent; NULL when the weeks before had nothing."""
+    age = _days_before(as_of, t[when].cast(idt.timestamp))
+    bucket = (age / 7.0).floor().cast(idt.int64)
+    t = t.mutate(_bucket=bucket).filter((bucket >= 0) & (bucket <= weeks))
+    agg = t.group_by("account_id").agg(
+        _now=t[value].sum(where=t._bucket == 0).fill_null(0),
+        _before=t[value].sum(where=t._bucket > 0).fill_null(0),
+    )
+    prior = agg._before.cast(idt.float64) / weeks
+    momentum = ibis.cases((prior > 0, 100.0 * (agg._now - prior) / prior),
+                          else_=ibis.null(idt.float64))  # fmt: skip
+    return agg.select("account_id", momentum=momentum.round(0))
+
+
+def first_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+    """(account_id, intent_1p, key_page_visits, momentum_1p) from web visits."""
+    cfg = settings.intent
+    t = wh.table("touches").filter(ibis._.account_id.notnull() & ibis._.url.notnull())
+    t = t.filter(t.kind == "web_visit")
+    window = max(cfg.first_party_days, 7 * (cfg.momentum_weeks + 1))
+    t = t.filter((t.ts > as_of - dt.timedelta(days=window)) & (t.ts <= as_of))
+    path = url_path(t.url)
+    weight = prefix_weight(path, cfg.page_weights, cfg.default_page_weight)
+    age = _days_before(as_of, t.ts)
+    recent = age <= cfg.first_party_days
+    half = cfg.half_life_days.get("first_party", 14.0)
+    key_pages = [p for p, w in cfg.page_weights.items() if w > cfg.default_page_weight]
+    is_key = ibis.or_(*[path.startswith(p.lower()) for p in key_pages]) if key_pages else (
+        ibis.literal(False))  # fmt: skip
+    t = t.mutate(_pts=ibis.cases((recent, weight * decay(age, half)), else_=0.0), _w=weight,
+                 _key=ibis.cases((is_key & recent, 1), else_=0))  # fmt: skip
+    agg = t.group_by("account_id").agg(_points=t._pts.sum(), key_page_visits=t._key.sum())
+    scores = agg.select("account_id", "key_page_visits",
+                        intent_1p=saturate(agg._points, cfg.first_party_scale))  # fmt: skip
+    momentum = _weekly_momentum(t, as_of, cfg.momentum_weeks, "_w", "ts")
+    return (
+        scores.left_join(momentum, "account_id")
+        .drop("account_id_right")
+        .rename(momentum_1p="momentum")
+    )
+
+
+# -- engagement --------------------------------------------------------------------------------
+def engagement(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+               tiers: ir.Table | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
+    """Per account: (account_id, engagement_minutes, engagement, engaged_contacts,
+    engaged_personas); and per (account, contact): (account_id, contact_id, persona, minutes)
+    after the cap (contact_id NULL = anonymous activity)."""
+    cfg = settings.engagement
+    t = wh.table("touches").filter(ibis._.account_id.notnull())
+    t = t.filter((t.ts > as_of - dt.timedelta(days=cfg.window_days)) & (t.ts <= as_of))
+    t = _with_people(wh, t, settings)
+    kind_points = ibis.cases(*[(t.kind == k, float(v)) for k, v in cfg.points.items()],
+                             else_=float(cfg.default_points))  # fmt: skip
+    base = kind_points
+    if cfg.url_points:
+        base = base + prefix_points(url_path(t.url.fill_null("")), cfg.url_points)
+    weight = _lookup(t._persona, cfg.persona_weights) * _lookup(t._seniority,
+                                                                cfg.seniority_weights)  # fmt: skip
+    if tiers is not None and cfg.tier_weights:
+        tier_of = tiers.select(_tid="account_id", _tier="tier")
+        t = t.left_join(tier_of, t.account_id == tier_of._tid).drop("_tid")
+        weight = weight * _lookup(t._tier.cast(idt.string), cfg.tier_weights)
+    minutes = base * weight * decay(_days_before(as_of, t.ts), cfg.half_life_days)
+    t = t.mutate(_m=minutes)
+    per_contact = t.group_by(["account_id", t._who.name("contact_id")]).agg(
+        _raw=t._m.sum(), persona=t._persona.max()
+    )
+    cap = ibis.cases((per_contact.contact_id.isnull(), cfg.cap_anonymous),
+                     else_=cfg.cap_per_contact)  # fmt: skip
+    per_contact = per_contact.select(
+        "account_id", "contact_id", "persona", minutes=ibis.least(per_contact._raw, cap)
+    )
+    engaged = per_contact.minutes > 0
+    known = engaged & per_contact.contact_id.notnull()
+    accounts = per_contact.group_by("account_id").agg(
+        engagement_minutes=per_contact.minutes.sum(),
+        engaged_contacts=per_contact.contact_id.nunique(where=known),
+        engaged_personas=per_contact.persona.nunique(where=known & (per_contact.persona != "none")),
+    )
+    accounts = accounts.mutate(engagement=saturate(accounts.engagement_minutes, cfg.scale))
+    return accounts, per_contact
+
+
+def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
+    """Contacts with `persona`: the one the file gave, else read from the title by the
+    workspace's persona rules ("none" when no persona takes it), at every refresh, so a changed
+    rule applies to everyone."""
+    c = wh.table("contacts")
+    rules = settings.personas
+
+    def persona(title: str) -> str:
+        found = persona_of(title, rules)
+        return found.persona if found else "none"
+
+    c = map_distinct(c, "title", persona, "_read_persona", wh.stage)
+    return c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
+
+
+def _with_people(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:
+    """Touches with the person behind them: `_who` (contact ID, else the e-mail; NULL when
+    anonymous), `_persona` and `_seniority` (found by contact ID, else by e-mail)."""
+    c = contacts_with_personas(wh, settings)
+    by_id = c.select(_cid="contact_id", _p1="persona", _s1="seniority")
+    mail = c.filter(c.email.notnull())
+    mail = mail.mutate(_n=ibis.row_number().over(group_by="email", order_by="contact_id"))
+    by_mail = mail.filter(mail._n == 0).select(_mail="email", _cid2="contact_id",
+                                               _p2="persona", _s2="seniority")  # fmt: skip
+    t = t.left_join(by_id, t.contact_id == by_id._cid)
+    t = t.left_join(by_mail, t.email == by_mail._mail)
+    return t.mutate(_who=ibis.coalesce(t._cid, t._cid2, t.email),
+                    _persona=ibis.coalesce(t._p1, t._p2),
+                    _seniority=ibis.coalesce(t._s1, t._s2)).drop(
+        "_cid", "_cid2", "_mail", "_p1", "_p2", "_s1", "_s2")  # fmt: skip
+
+
+def _lookup(value: ir.StringValue, weights: dict[str, float]) -> ir.FloatingValue:
+    """Multiplier of `value` in `weights`; 1.0 when unlisted or NULL."""
+    if not weights:
+        return ibis.literal(1.0)
+    return ibis.cases(*[(value == k, float(v)) for k, v in weights.items()], else_=1.0)

@@ -1,0 +1,112 @@
+"""Read the stored scores: a filtered list of accounts, and everything about one account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from abmkit.config.settings import Settings
+from abmkit.errors import AbmError
+from abmkit.resolve.domains import account_domain
+from abmkit.score.signals import contacts_with_personas
+from abmkit.warehouse.engine import Warehouse
+
+LIST_COLUMNS = ["account_id", "name", "domain", "tier", "priority", "fit", "fit_bucket",
+                "intent", "engagement", "buying_stage", "journey_stage", "sales_ready",
+                "top_topics"]  # fmt: skip
+SORTS = {"priority": ibis.desc("priority"), "fit": ibis.desc("fit"), "intent": ibis.desc("intent"),
+         "engagement": ibis.desc("engagement"), "name": ibis.asc("name")}  # fmt: skip
+
+
+def scored_accounts(wh: Warehouse) -> ir.Table:
+    acc = wh.table("accounts").select("account_id", "name", "domain", "industry", "employees",
+                                      "revenue", "country", "region", "owner")  # fmt: skip
+    return wh.table("account_scores").join(acc, "account_id")
+
+
+def list_accounts(wh: Warehouse, *, tier: int | None = None, stage: str | None = None,
+                  sales_ready: bool | None = None, search: str | None = None,
+                  sort: str = "priority", limit: int | None = 50) -> pa.Table:  # fmt: skip
+    """Scored accounts, best first, filtered by tier, buying or journey stage, or a search."""
+    t = scored_accounts(wh)
+    if tier is not None:
+        t = t.filter(t.tier == tier)
+    if stage:
+        s = stage.lower()
+        t = t.filter((t.buying_stage.lower() == s) | (t.journey_stage.lower() == s))
+    if sales_ready is not None:
+        t = t.filter(t.sales_ready == sales_ready)
+    if search:
+        q = search.lower()
+        t = t.filter(t.name.lower().contains(q) | t.domain.lower().contains(q))
+    if sort not in SORTS:
+        raise AbmError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTS)}")
+    t = t.order_by([SORTS[sort], "account_id"]).select(*LIST_COLUMNS)
+    return (t.limit(limit) if limit else t).to_pyarrow()
+
+
+@dataclass
+class AccountView:
+    """Everything `abm account` shows about one account."""
+
+    account: dict
+    scores: dict
+    reasons: list[dict]
+    history: list[dict]
+    tier_changes: list[dict]
+    committee: list[dict]
+    topics: list[dict]
+    touches: list[dict]
+    opportunities: list[dict]
+
+
+def find_account(wh: Warehouse, key: str) -> str:
+    """An account ID from an ID, a domain or a URL."""
+    acc = wh.table("accounts")
+    domain = account_domain(key) or key.lower()
+    hits = acc.filter((acc.account_id == key) | (acc.domain == domain)).select("account_id")
+    ids = hits.to_pyarrow()["account_id"].to_pylist()
+    if not ids:
+        raise AbmError(f"no account with ID or domain {key!r}")
+    return str(sorted(ids)[0])
+
+
+def account_view(wh: Warehouse, settings: Settings, key: str, *,
+                 touches: int = 15) -> AccountView:  # fmt: skip
+    account_id = find_account(wh, key)
+
+    def rows(t: ir.Table, order=None, limit: int | None = None) -> list[dict]:
+        t = t.order_by(order) if order is not None else t
+        return (t.limit(limit) if limit else t).to_pyarrow().to_pylist()
+
+    acc = rows(wh.table("accounts").filter(ibis._.account_id == account_id))[0]
+    scores = rows(wh.table("account_scores").filter(ibis._.account_id == account_id))
+    reasons = wh.table("score_reasons").filter(ibis._.account_id == account_id)
+    history = wh.table("score_history").filter(ibis._.account_id == account_id)
+    changes = wh.table("tier_changes").filter(ibis._.account_id == account_id)
+    contacts = contacts_with_personas(wh, settings).filter(ibis._.account_id == account_id)
+    intent = wh.table("intent").filter(ibis._.account_id == account_id)
+    topics = intent.group_by("topic").agg(best=intent.score.max(), last_week=intent.week.max(),
+                                          weeks=intent.count())  # fmt: skip
+    t = wh.table("touches").filter(ibis._.account_id == account_id)
+    opps = wh.table("opportunities").filter(ibis._.account_id == account_id)
+    return AccountView(
+        account=acc,
+        scores=scores[0] if scores else {},
+        reasons=rows(reasons, ["score", ibis.desc("points"), "factor"]),
+        history=rows(history, ibis.desc("recorded_at"), 20),
+        tier_changes=rows(changes, ibis.desc("recorded_at"), 10),
+        committee=rows(
+            contacts.select("name", "title", "persona", "seniority", "department", "email"),
+            ["persona", "name"],
+        ),  # fmt: skip
+        topics=rows(topics, [ibis.desc("last_week"), ibis.desc("best")], 10),
+        touches=rows(t.select("ts", "kind", "channel", "email", "url"), ibis.desc("ts"), touches),
+        opportunities=rows(
+            opps.select("name", "stage", "amount", "created_at", "closed_at"),
+            ibis.desc("created_at"),
+        ),  # fmt: skip
+    )
