@@ -142,7 +142,7 @@ def test_attribute_rules_score_custom_columns(tmp_path):
 def test_third_party_intent_is_a_decayed_noisy_or_of_relevant_surges(tmp_path):
     ws = tmp_path / "ws"
     init_workspace(ws)
-    week = (AS_OF - dt.timedelta(days=AS_OF.weekday())).date()  # the Monday of AS_OF's week
+    week = (AS_OF - dt.timedelta(days=AS_OF.weekday() + 7)).date()  # last complete week
     rows = [[str(week), "acme.com", "Data Warehousing", "100"],
             [str(week), "acme.com", "Cloud Security", "75"],
             [str(week), "acme.com", "Knitting", "99"],  # not a relevant topic
@@ -165,12 +165,13 @@ def test_intent_decays_by_half_each_half_life(tmp_path):
     ws = tmp_path / "ws"
     init_workspace(ws)
     half = 14.0
-    rows = [[str((AS_OF - dt.timedelta(days=half)).date()), "acme.com", "Data", "75"]]
+    rows = [[str((AS_OF - dt.timedelta(days=half + 7)).date()), "acme.com", "Data", "75"]]
     with Abm.open(ws, {"intent": {"half_life_days": {"third_party": half}}}) as a:
         market(a, tmp_path / "d", intent=rows)
         a.score(AS_OF)
         s = scores(a)
-    # (75-50)/50 = 0.5 at age 0; the week started AS_OF-14d 00:00, i.e. 14.5 days before AS_OF.
+    # (75-50)/50 = 0.5 at age 0, counted from the week's end: the week started AS_OF-21d
+    # 00:00 and ended AS_OF-14d 00:00, i.e. 14.5 days before AS_OF (12:00).
     expected = 100 * 0.5 * 0.5 ** (14.5 / half)
     assert s["001A"]["intent_3p"] == pytest.approx(expected, rel=1e-6)
 
@@ -307,7 +308,7 @@ def test_stages_follow_their_thresholds(tmp_path, touches, intent_score, buying,
     init_workspace(ws)
     overrides = _nested(ICP) | {"stages": {"aware_intent": 30, "consideration_intent": 30}}
     rows = [[when(0), who, "acme.com", kind, url] for who, kind, url in touches]
-    week = str((AS_OF - dt.timedelta(days=AS_OF.weekday())).date())
+    week = str((AS_OF - dt.timedelta(days=AS_OF.weekday() + 7)).date())
     intent = [[week, "acme.com", "Data", intent_score]] if intent_score else None
     with Abm.open(ws, overrides) as a:
         market(a, tmp_path / "d", touches=rows or None, intent=intent)
@@ -441,3 +442,17 @@ def test_a_changed_icp_replaces_the_reasons_it_no_longer_gives(tmp_path):
     assert set(fit) == {"industry"} and fit["industry"]["points"] == 0
     assert (s["001A"]["fit"], s["001B"]["fit"]) == (0, 100)
     assert result.changed.updated >= 2
+
+
+def test_a_week_of_intent_counts_only_once_it_is_over(tmp_path):
+    """As of a Wednesday, the running week's scores are not known yet (no leakage)."""
+    ws = tmp_path / "ws"
+    init_workspace(ws)
+    running = (AS_OF - dt.timedelta(days=AS_OF.weekday())).date()
+    with Abm.open(ws) as a:
+        market(a, tmp_path / "d", intent=[[str(running), "acme.com", "Data", "90"]])
+        a.score(AS_OF)
+        early = scores(a)["001A"]["intent_3p"]
+        a.score(dt.datetime.combine(running, dt.time()) + dt.timedelta(days=7))
+        later = scores(a)["001A"]["intent_3p"]
+    assert early == 0 and later == pytest.approx(80.0)

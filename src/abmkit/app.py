@@ -11,15 +11,16 @@ from typing import Any
 import pyarrow as pa
 
 from abmkit.config.workspace import Workspace, open_workspace
-from abmkit.errors import InputError
+from abmkit.errors import AbmError, InputError
 from abmkit.ingest.pipeline import Source, ingest_files
 from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
 from abmkit.resolve.relink import RelinkCount, relink_all
+from abmkit.score.propensity import TrainResult, train
 from abmkit.score.refresh import RefreshResult, refresh
 from abmkit.score.views import AccountView, account_view, list_accounts
 from abmkit.status import Status, workspace_status
 from abmkit.store import AppStore, open_app_store
-from abmkit.store.models import AuditEvent
+from abmkit.store.models import AuditEvent, ModelVersion
 from abmkit.warehouse.engine import Warehouse, open_warehouse
 from abmkit.warehouse.loads import LoadRecord, list_loads, list_quarantine
 
@@ -77,11 +78,38 @@ class Abm:
 
     def score(self, as_of: dt.datetime | None = None) -> RefreshResult:
         """Refresh every account's scores (as of the latest data unless told otherwise)."""
-        result = refresh(self.warehouse, self.settings, as_of)
+        result = refresh(self.warehouse, self.settings, as_of, self.app_store.model())
         self.app_store.record("score", "all", "ok", accounts=result.accounts,
                               inserted=result.changed.inserted, updated=result.changed.updated,
                               tier_changes=result.tier_changes)  # fmt: skip
         return result
+
+    def train_model(self, *, activate: bool = True) -> TrainResult:
+        """Train a propensity model on earlier snapshots, back-test it on the latest window,
+        register it (and by default make it the active one)."""
+        result = train(self.warehouse, self.settings, self.app_store,
+                       self.workspace.path / "models", activate=activate)  # fmt: skip
+        m = result.model
+        self.app_store.record("model.train", m.version, "ok", auc=m.metrics.get("auc"),
+                              lift=m.metrics.get("top_decile_lift"), active=m.active)  # fmt: skip
+        return result
+
+    def models(self) -> list[ModelVersion]:
+        return self.app_store.models()
+
+    def model(self, version: str | None = None) -> ModelVersion:
+        found = self.app_store.model(version)
+        if found is None:
+            raise AbmError(f"no model version {version!r}" if version else
+                           "no model is active; train one with `abm model train`")  # fmt: skip
+        return found
+
+    def activate_model(self, version: str) -> ModelVersion:
+        """Make `version` the active model (a rollback when it is an older one); the next
+        `abm score` uses it."""
+        chosen = self.app_store.activate(version)
+        self.app_store.record("model.activate", version, "ok")
+        return chosen
 
     def accounts(self, **filters: Any) -> pa.Table:
         """Scored accounts, best first; filters: tier, stage, sales_ready, search, sort, limit."""

@@ -28,6 +28,10 @@ quarantine_app = typer.Typer(
     help="List and export rows that loads set aside.", no_args_is_help=True
 )
 app.add_typer(quarantine_app, name="quarantine")
+model_app = typer.Typer(
+    help="Propensity models: train, list, report, activate (rollback).", no_args_is_help=True
+)
+app.add_typer(model_app, name="model")
 console = Console()
 err = Console(stderr=True)
 
@@ -163,6 +167,51 @@ def account(
     history, tier, buying committee, intent topics, recent touches, opportunities."""
     with open_app(workspace, set_) as abm:
         render.account(console, abm.account(key))
+
+
+@model_app.command("train")
+def model_train(
+    activate: Annotated[bool, typer.Option(help="Make the new model the active one.")] = True,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Train on earlier snapshots, back-test on the latest full window, register the model."""
+    with open_app(workspace, set_) as abm, console.status("training and back-testing…"):
+        result = abm.train_model(activate=activate)
+    render.model_report(console, result.model)
+    if activate:
+        console.print("Active now; `abm score` uses it. Roll back with `abm model activate`.")
+
+
+@model_app.command("list")
+def model_list(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
+    """Every registered model with its window and back-test figures; * marks the active one."""
+    with open_app(workspace, set_) as abm:
+        render.model_list(console, abm.models())
+
+
+@model_app.command("report")
+def model_report(
+    version: Annotated[str | None, typer.Argument(help="Version (default: the active one).")] = (
+        None),
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:  # fmt: skip
+    """The back-test of a model: AUC, PR-AUC, top-decile lift, calibration, by tier."""
+    with open_app(workspace, set_) as abm:
+        render.model_report(console, abm.model(version))
+
+
+@model_app.command("activate")
+def model_activate(
+    version: Annotated[str, typer.Argument(help="Version to make active.")],
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Make a model the active one (roll back to an older one); then run `abm score`."""
+    with open_app(workspace, set_) as abm:
+        chosen = abm.activate_model(version)
+    console.print(f"Model {chosen.version} is active. Run `abm score` to re-score with it.")
 
 
 @app.command()

@@ -284,3 +284,47 @@ def _small(console: Console, title: str, rows: list[dict], cols: tuple[str, ...]
     for r in rows:
         table.add_row(*("" if r.get(c) is None else escape(str(r[c])) for c in cols))
     console.print(table)
+
+
+METRICS = (("auc", "AUC"), ("pr_auc", "PR-AUC"), ("top_decile_lift", "top-decile lift"),
+           ("ece", "calibration error"), ("base_rate", "base rate"), ("accounts", "accounts"),
+           ("positives", "opened"))  # fmt: skip
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
+
+
+def model_list(console: Console, models) -> None:
+    table = Table(title=f"Propensity models ({len(models)})")
+    for col in ("", "version", "kind", "horizon", "trained on", "tested on", "AUC", "lift"):
+        table.add_column(col)
+    for m in models:
+        table.add_row("*" if m.active else "", m.version, m.kind, f"{m.horizon_days}d",
+                      f"{m.train_from:%Y-%m-%d}…{m.train_to:%Y-%m-%d}",
+                      f"{m.test_from:%Y-%m-%d}…{m.test_to:%Y-%m-%d}", _fmt(m.metrics.get("auc")),
+                      _fmt(m.metrics.get("top_decile_lift")))  # fmt: skip
+    console.print(table)
+
+
+def model_report(console: Console, m) -> None:
+    """A model's back-test: overall and by tier, with the windows it was trained and tested on."""
+    console.print(f"[bold]Model {m.version}[/] ({m.kind}, {'active' if m.active else 'inactive'}"
+                  f"): opens an opportunity within {m.horizon_days} days")  # fmt: skip
+    train = m.metrics.get("train", {})
+    console.print(f"Trained on {train.get('snapshots', '?')} monthly snapshots, "
+                  f"{m.train_from:%Y-%m-%d} to {m.train_to:%Y-%m-%d} (outcomes included): "
+                  f"{train.get('accounts', 0):,} account-snapshots, "
+                  f"{train.get('positives', 0):,} opened. Tested on the later snapshot of "
+                  f"{m.test_from:%Y-%m-%d} (outcomes to {m.test_to:%Y-%m-%d}).")  # fmt: skip
+    table = Table(title="Back-test on the later window")
+    table.add_column("segment")
+    for _, label in METRICS:
+        table.add_column(label, justify="right")
+    rows = [("all accounts", m.metrics)] + [(f"tier {t}", v) for t, v in
+                                             m.metrics.get("by_tier", {}).items()]  # fmt: skip
+    for name, values in rows:
+        table.add_row(name, *(_fmt(values.get(k)) for k, _ in METRICS))
+    console.print(table)

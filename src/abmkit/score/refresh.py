@@ -20,9 +20,11 @@ import pyarrow as pa
 
 from abmkit.config.settings import Settings
 from abmkit.score.fit import fit_scores
+from abmkit.score.propensity import expected_acv, predict
 from abmkit.score.signals import engagement, first_party_intent, third_party_intent
 from abmkit.score.stages import buying_stage, journey_stage, opportunity_status, sales_ready
 from abmkit.score.tiers import TierCut, assign_tiers, change_reason, eligibility
+from abmkit.store.models import ModelVersion
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import ACCOUNT_SCORES
@@ -62,8 +64,11 @@ def _naive(value) -> dt.datetime:
     return value.replace(tzinfo=None)
 
 
-def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> tuple[ir.Table, ir.Table]:
-    """Every account with every score (tier not yet assigned), and the reasons (long form)."""
+def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+                model: ModelVersion | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
+    """Every account with every score (tier not yet assigned), and the reasons (long form).
+    With an active propensity model, priority is its expected value: propensity × the account's
+    expected ACV; without one, the weighted mean of fit, intent and engagement."""
     fit, fit_reasons = fit_scores(wh, settings)
     previous = wh.table("account_scores").select("account_id", "tier")
     eng, _ = engagement(wh, settings, as_of, tiers=previous)
@@ -77,21 +82,31 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> tuple[
                  late_stage_open=t.late_stage_open.fill_null(False),
                  won_before=t.won_before.fill_null(False))  # fmt: skip
     i3, i1 = t.intent_3p / 100.0, t.intent_1p / 100.0
-    t = t.mutate(intent=100.0 * (1.0 - (1.0 - i3) * (1.0 - i1)),
-                 propensity=ibis.null(idt.float64),
-                 model_version=ibis.null(idt.string))  # fmt: skip
+    t = t.mutate(intent=100.0 * (1.0 - (1.0 - i3) * (1.0 - i1)))
+    if model is not None:
+        scored = predict(wh, settings, model, as_of)
+        t = t.left_join(scored, "account_id").drop("account_id_right")
+        t = t.left_join(expected_acv(wh), "account_id").drop("account_id_right")
+        t = t.mutate(model_version=ibis.literal(model.version))
+    else:
+        nothing = {"propensity": idt.float64, "model_version": idt.string,
+                   "expected_acv": idt.float64, "acv_basis": idt.string}  # fmt: skip
+        t = t.mutate(**{c: ibis.null(kind) for c, kind in nothing.items()})
     t = t.mutate(buying_stage=buying_stage(t, settings), journey_stage=journey_stage(t, settings))
     t = t.mutate(sales_ready=sales_ready(t))
     w = settings.weights
     total = (w.fit + w.intent + w.engagement) or 1.0
     contrib = {"fit": t.fit * (w.fit / total), "intent": t.intent * (w.intent / total),
                "engagement": t.engagement * (w.engagement / total)}  # fmt: skip
-    t = t.mutate(priority=(contrib["fit"] + contrib["intent"] + contrib["engagement"]).round(2),
+    blend = contrib["fit"] + contrib["intent"] + contrib["engagement"]
+    value = t.propensity * t.expected_acv
+    priority = value.fill_null(0.0) if model is not None else blend
+    t = t.mutate(priority=priority.round(2), _value=value,
                  **{f"_c_{k}": v for k, v in contrib.items()})  # fmt: skip
     eligible, why_not = eligibility(t, settings)
     t = t.mutate(eligible=eligible, why_not=why_not)
     reasons = [fit_reasons, _intent_reasons(t), _engagement_reasons(t, settings),
-               *_priority_reasons(t, settings)]  # fmt: skip
+               *_priority_reasons(t, settings, model)]  # fmt: skip
     return t, ibis.union(*reasons)
 
 
@@ -129,28 +144,47 @@ def _engagement_reasons(t: ir.Table, settings: Settings) -> ir.Table:
                     reason=words)  # fmt: skip
 
 
-def _priority_reasons(t: ir.Table, settings: Settings) -> list[ir.Table]:
+def _priority_reasons(t: ir.Table, settings: Settings,
+                      model: ModelVersion | None) -> list[ir.Table]:  # fmt: skip
     w = settings.weights
-    words = {"fit": ("fit", w.fit), "intent": ("intent", w.intent),
-             "engagement": ("engagement", w.engagement)}  # fmt: skip
-    return [
-        t.select("account_id", score=ibis.literal("priority"), factor=ibis.literal(name),
-                 points=t[f"_c_{name}"].round(1),
-                 reason=ibis.literal(f"{label} ") + t[name].round(0).cast(idt.int64).cast(
-                     idt.string) + f" × weight {weight:g}")
-        for name, (label, weight) in words.items()
-    ]  # fmt: skip
+    words = {"fit": w.fit, "intent": w.intent, "engagement": w.engagement}
+    parts = []
+    for name, weight in words.items():
+        text = (ibis.literal(f"{name} ") + t[name].round(0).cast(idt.int64).cast(idt.string)
+                + f" × weight {weight:g}")  # fmt: skip
+        if model is not None:
+            text = text + " (context: the model weighs every signal itself)"
+        parts.append(t.select("account_id", score=ibis.literal("priority"),
+                              factor=ibis.literal(name), points=t[f"_c_{name}"].round(1),
+                              reason=text))  # fmt: skip
+    if model is not None:
+        pct = (t.propensity * 100).round(1).cast(idt.string)
+        acv = t.expected_acv.round(0).cast(idt.int64).cast(idt.string)
+        text = ibis.cases(
+            (t.propensity.isnull(), ibis.literal("no propensity: an opportunity is already open")),
+            else_="propensity " + pct + f"% (model {model.version}) × expected ACV $" + acv
+            + " (" + t.acv_basis + ")",
+        )  # fmt: skip
+        parts.append(t.select("account_id", score=ibis.literal("priority"),
+                              factor=ibis.literal("expected_value"),
+                              points=t._value.fill_null(0.0).round(1), reason=text))  # fmt: skip
+    return parts
 
 
-def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None) -> RefreshResult:
-    """Score every account as of `as_of` (default: the latest data) and store what changed."""
+def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
+            model: ModelVersion | None = None) -> RefreshResult:  # fmt: skip
+    """Score every account as of `as_of` (default: the latest data) and store what changed;
+    `model` is the active propensity model (None: priority without one)."""
     as_of = as_of or latest_data_time(wh)
     result = RefreshResult(as_of)
     if as_of is None:
         result.notes.append("no touches or intent loaded yet: only fit is scored")
         as_of = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         result.as_of = as_of
-    scored, reasons = score_table(wh, settings, as_of)
+    scored, reasons = score_table(wh, settings, as_of, model)
+    if model is None:
+        result.notes.append("no propensity model is active: priority blends fit, intent and "
+                            "engagement (train one with `abm model train`)")  # fmt: skip
     scored = wh.con.create_table(ibis.util.gen_name("scored"), scored, temp=True)
     previous = wh.table("account_scores")
     tiers, cuts = assign_tiers(wh, scored, previous.select("account_id", "tier"), settings)

@@ -76,13 +76,16 @@ def third_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
     relevant surging topics in the lookback window."""
     cfg = settings.intent
     t = wh.table("intent").filter(ibis._.account_id.notnull())
-    start = (as_of - dt.timedelta(weeks=cfg.lookback_weeks)).date()
-    t = t.filter((t.week > start) & (t.week <= as_of.date()))
+    # A week's scores exist once the week is over: as of `as_of`, only weeks that ended by then
+    # count (no peeking into a week still running), and a signal's age runs from its week's end.
+    last_start = (as_of - dt.timedelta(days=7)).date()
+    start = (as_of - dt.timedelta(weeks=cfg.lookback_weeks + 1)).date()
+    t = t.filter((t.week > start) & (t.week <= last_start))
     if cfg.relevant_topics:
         t = t.filter(t.topic.lower().isin([x.lower() for x in cfg.relevant_topics]))
     half = cfg.half_life_days.get("third_party", 25.0)
     surge = settings.thresholds.surge_score
-    age = _days_before(as_of, t.week.cast(idt.timestamp))
+    age = _days_before(as_of, t.week.cast(idt.timestamp)) - 7.0
     strength = ((t.score - 50).cast(idt.float64) / 50.0) * decay(age, half)
     t = t.mutate(_strength=ibis.cases((t.score >= surge, ibis.least(strength, 0.99)),
                                       else_=0.0), _raw=ibis.greatest(t.score - 50, 0))  # fmt: skip
@@ -100,7 +103,8 @@ def third_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
         "account_id", "topics_surging", "top_topics",
         intent_3p=100.0 * (1.0 - per_account._log.exp()),
     )  # fmt: skip
-    momentum = _weekly_momentum(t, as_of, cfg.momentum_weeks, "_raw", "week")
+    ended = t.mutate(_ended=(t.week.cast(idt.timestamp) + ibis.interval(days=7)))
+    momentum = _weekly_momentum(ended, as_of, cfg.momentum_weeks, "_raw", "_ended")
     joined = scores.left_join(momentum, "account_id").drop("account_id_right")
     return joined.rename(momentum_3p="momentum")
 

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from abmkit.errors import EngineError
-from abmkit.store.models import AuditEvent
+from abmkit.errors import AbmError, EngineError
+from abmkit.store.models import AuditEvent, ModelVersion
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,6 +49,35 @@ class AppStore:
             query = query.where(AuditEvent.action == action)
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
+
+    # -- the model registry ----------------------------------------------------------------
+    def add_model(self, model: ModelVersion) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add(model)
+
+    def models(self) -> list[ModelVersion]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(ModelVersion).order_by(ModelVersion.created_at.desc())
+            return list(session.scalars(query))
+
+    def model(self, version: str | None = None) -> ModelVersion | None:
+        """A version by name; without one, the active version (None when none is)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            if version:
+                return session.get(ModelVersion, version)
+            return session.scalars(select(ModelVersion).where(ModelVersion.active)).first()
+
+    def activate(self, version: str) -> ModelVersion:
+        """Make `version` the only active model, in one transaction."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            chosen = session.get(ModelVersion, version)
+            if chosen is None:
+                known = ", ".join(m.version for m in session.scalars(select(ModelVersion)))
+                raise AbmError(f"no model version {version!r}; known: {known or 'none'}")
+            for m in session.scalars(select(ModelVersion).where(ModelVersion.active)):
+                m.active = False
+            chosen.active = True
+            return chosen
 
     def close(self) -> None:
         self.engine.dispose()

