@@ -456,3 +456,56 @@ def test_a_week_of_intent_counts_only_once_it_is_over(tmp_path):
         a.score(dt.datetime.combine(running, dt.time()) + dt.timedelta(days=7))
         later = scores(a)["001A"]["intent_3p"]
     assert early == 0 and later == pytest.approx(80.0)
+
+
+def test_committee_coverage_names_its_gaps(tmp_path):
+    ws = tmp_path / "ws"
+    init_workspace(ws)
+    touches = [[when(2), "ann@acme.com", "", "email_click", ""],  # the CFO: economic buyer
+               [when(45), "cy@acme.com", "", "form_fill", ""]]  # fmt: skip  # champion, long ago
+    with Abm.open(ws, {"committee": {"required_personas": ["economic_buyer", "champion",
+                                                           "blocker"]}}) as a:  # fmt: skip
+        market(a, tmp_path / "d", touches=touches)
+        a.score(AS_OF)
+        parts = reasons(a, "001A", "committee")
+        gamma = reasons(a, "001C", "committee")
+    assert set(parts) == {"economic_buyer", "champion", "blocker"}
+    assert parts["economic_buyer"]["reason"].startswith("economic buyer engaged (1 of 1, last")
+    assert parts["champion"]["reason"] == "champion known (1) but not engaged in 30 days"
+    assert parts["blocker"]["reason"] == "no blocker known"
+    assert sum(p["points"] for p in parts.values()) == pytest.approx(100 / 3 * 1.5, abs=0.1)
+    assert {p["reason"] for p in gamma.values()} == {
+        "no economic buyer known",
+        "no champion known",
+        "no blocker known",
+    }
+
+
+def test_tier2_clusters_group_similar_accounts_with_readable_labels(tmp_path):
+    ws = tmp_path / "ws"
+    init_workspace(ws)
+    d = tmp_path / "d"
+    d.mkdir()
+    rows = []
+    for i in range(30):  # two kinds of company, fifteen of each
+        software = i % 2 == 0
+        rows.append([f"{i:03d}", f"Co {i}", f"co{i}.com",
+                     "Software" if software else "Retail", "600" if software else "3000",
+                     "Snowflake;dbt" if software else "SAP;Oracle"])  # fmt: skip
+    caps = {"tiers": {"tier1_capacity": 0, "tier2_capacity": 30, "tier2_clusters": 4}}
+    with Abm.open(ws, caps) as a:
+        header = ["Id", "Name", "Website", "Industry", "NumberOfEmployees", "technologies"]
+        ok(a.ingest("accounts", [write_csv(d / "a.csv", header, rows)],
+                    preset="salesforce")[0])  # fmt: skip
+        a.score(AS_OF)
+        s = scores(a)
+        listed = a.accounts(cluster=1, limit=None).to_pylist()
+    assert all(r["tier"] == 2 and r["cluster"] is not None for r in s.values())
+    by_cluster: dict[int, set] = {}
+    for k, r in s.items():
+        by_cluster.setdefault(r["cluster"], set()).add(int(k) % 2)
+    assert all(len(kinds) == 1 for kinds in by_cluster.values())  # never mixes the two kinds
+    labels = {r["cluster_label"] for r in s.values()}
+    assert any(lab.startswith("Software · 200–1k employees") for lab in labels), labels
+    assert any(lab.startswith("Retail · 1k–5k employees") for lab in labels), labels
+    assert listed and {r["cluster"] for r in listed} == {1}

@@ -136,3 +136,19 @@ def test_upsert_only_writes_the_columns_given(wh):
     assert counts == MergeCounts(0, 1, 0)
     (row,) = wh.table("accounts").to_pyarrow().to_pylist()
     assert (row["name"], row["employees"], row["revenue"]) == ("A2", 7, 9.0)
+
+
+def test_opening_adds_the_columns_a_newer_release_gave_a_table(wh):
+    """A workspace made by an earlier release gains new columns when opened, keeping its rows."""
+    wh.execute_sql('ALTER TABLE "account_scores" DROP COLUMN "cluster_label"')
+    wh.con.insert("account_scores", pa.table({"account_id": ["a1"], "fit": [70]}))
+    assert "cluster_label" not in wh.table("account_scores").columns
+    again = open_warehouse(wh.url)
+    try:
+        t = again.table("account_scores")
+        assert t.schema()["cluster_label"] == SYSTEM["account_scores"]["cluster_label"]
+        assert t.select("account_id", "fit").to_pyarrow().to_pylist() == [
+            {"account_id": "a1", "fit": 70}
+        ]
+    finally:
+        again.close()

@@ -142,6 +142,7 @@ def accounts(
                                                      help="Only sales-ready accounts (or only "
                                                      "the others).")] = None,
     search: Annotated[str | None, typer.Option(help="Name or domain contains this.")] = None,
+    cluster: Annotated[int | None, typer.Option(help="Only this Tier 2 cluster.")] = None,
     sort: Annotated[str, typer.Option(help="priority, fit, intent, engagement or name.")] = (
         "priority"),
     limit: Annotated[int, typer.Option(help="How many rows (0: all).")] = 25,
@@ -153,7 +154,7 @@ def accounts(
     """Scored accounts, best first, with their tier, scores and stages."""
     with open_app(workspace, set_) as abm:
         rows = abm.accounts(tier=tier, stage=stage, sales_ready=sales_ready, search=search,
-                            sort=sort, limit=limit or None)  # fmt: skip
+                            cluster=cluster, sort=sort, limit=limit or None)  # fmt: skip
     render.rows_as(console, rows, format_.value, title="Accounts")
 
 

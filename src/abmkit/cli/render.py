@@ -217,6 +217,17 @@ def score_summary(console: Console, r, scored: pa.Table) -> None:
                       f"{cut.capacity:,}" if cut.capacity is not None else "rest of ICP",
                       f"{cut.cut:.1f}" if cut.cut is not None else "")  # fmt: skip
     console.print(tiers)
+    tier2 = [r for r in scored.to_pylist() if r["tier"] == 2 and r["cluster"] is not None]
+    if tier2:
+        clusters = Table(title="Tier 2 clusters (`abm accounts --cluster N`)")
+        for col in ("cluster", "accounts", "what they share"):
+            clusters.add_column(col, justify="left" if col == "what they share" else "right")
+        sizes: dict[int, list] = {}
+        for r in tier2:
+            sizes.setdefault(r["cluster"], [0, r["cluster_label"]])[0] += 1
+        for number, (count, label) in sorted(sizes.items()):
+            clusters.add_row(str(number), f"{count:,}", escape(label))
+        console.print(clusters)
     stages = Table(title="Buying stages (all accounts)")
     rows = scored.group_by("buying_stage").aggregate([("account_id", "count")]).to_pylist()
     count = {x["buying_stage"]: x["account_id_count"] for x in rows}

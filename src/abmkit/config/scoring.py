@@ -280,3 +280,17 @@ class TierSettings(Section):
         False, description="Tier customers too (expansion); by default customers are excluded."
     )
     tier2_clusters: int = Field(12, ge=1, description="Clusters of similar accounts in Tier 2.")
+
+
+class CommitteeSettings(Section):
+    required_personas: list[str] = Field(
+        ["economic_buyer", "champion", "technical_evaluator", "blocker"],
+        description="Personas a buying committee should include; each missing or silent one is "
+        "named as a gap (e.g. 'no economic buyer known').",
+    )
+    engaged_days: int = Field(
+        30,
+        ge=1,
+        description="A persona counts as engaged when one of its people engaged "
+        "(a touch earning engagement minutes) in this many days.",
+    )

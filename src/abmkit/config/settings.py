@@ -11,6 +11,7 @@ from pydantic import Field
 
 from abmkit.config.base import Section
 from abmkit.config.scoring import (
+    CommitteeSettings,
     EngagementSettings,
     IcpSettings,
     IntentSettings,
@@ -242,6 +243,9 @@ class Settings(Section):
         default_factory=PropensitySettings, description="The opportunity-propensity model."
     )
     tiers: TierSettings = Field(default_factory=TierSettings, description="Tier capacities.")
+    committee: CommitteeSettings = Field(
+        default_factory=CommitteeSettings, description="What a complete buying committee is."
+    )
     personas: list[Persona] = Field(
         default_factory=_default_personas, description="Buying-committee personas."
     )

@@ -19,6 +19,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from abmkit.config.settings import Settings
+from abmkit.score.clusters import cluster_accounts
+from abmkit.score.committee import committee_reasons
 from abmkit.score.fit import fit_scores
 from abmkit.score.propensity import expected_acv, predict
 from abmkit.score.signals import engagement, first_party_intent, third_party_intent
@@ -106,7 +108,8 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     eligible, why_not = eligibility(t, settings)
     t = t.mutate(eligible=eligible, why_not=why_not)
     reasons = [fit_reasons, _intent_reasons(t), _engagement_reasons(t, settings),
-               *_priority_reasons(t, settings, model)]  # fmt: skip
+               *_priority_reasons(t, settings, model),
+               committee_reasons(wh, settings, as_of)]  # fmt: skip
     return t, ibis.union(*reasons)
 
 
@@ -190,6 +193,8 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     tiers, cuts = assign_tiers(wh, scored, previous.select("account_id", "tier"), settings)
     result.tiers = cuts
     final = scored.left_join(tiers, "account_id").drop("account_id_right")
+    final = final.left_join(_tier2_clusters(wh, final, settings), "account_id").drop(
+        "account_id_right")  # fmt: skip
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     stamped = final.mutate(as_of=ibis.literal(as_of, idt.timestamp),
                            scored_at=ibis.literal(now, idt.timestamp))  # fmt: skip
@@ -227,6 +232,15 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     result.history_rows = int(wh.table("score_history").filter(
         ibis._.recorded_at == ibis.literal(now, idt.timestamp)).count().execute())  # fmt: skip
     return result
+
+
+def _tier2_clusters(wh: Warehouse, final: ir.Table, settings: Settings) -> ir.Table:
+    """(account_id, cluster, cluster_label) of the Tier 2 accounts."""
+    acc = wh.table("accounts").select("account_id", "industry", "employees", "country",
+                                      "technologies")  # fmt: skip
+    members = final.filter(final.tier == 2).select("account_id", "top_topics").join(
+        acc, "account_id")  # fmt: skip
+    return wh.stage(cluster_accounts(members.to_pandas(), settings), prefix="clusters")
 
 
 def _delete_missing(wh: Warehouse, table: str, key: str, gone: str) -> None:

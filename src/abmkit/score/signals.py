@@ -211,6 +211,11 @@ def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
     return c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
 
 
+def people_of(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:
+    """Touches `t` with the person behind each (see `_with_people`)."""
+    return _with_people(wh, t, settings)
+
+
 def _with_people(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:
     """Touches with the person behind them: `_who` (contact ID, else the e-mail; NULL when
     anonymous), `_persona` and `_seniority` (found by contact ID, else by e-mail)."""

@@ -14,9 +14,9 @@ from abmkit.resolve.domains import account_domain
 from abmkit.score.signals import contacts_with_personas
 from abmkit.warehouse.engine import Warehouse
 
-LIST_COLUMNS = ["account_id", "name", "domain", "tier", "priority", "fit", "fit_bucket",
-                "intent", "engagement", "buying_stage", "journey_stage", "sales_ready",
-                "top_topics"]  # fmt: skip
+LIST_COLUMNS = ["account_id", "name", "domain", "tier", "cluster", "priority", "fit",
+                "fit_bucket", "intent", "engagement", "buying_stage", "journey_stage",
+                "sales_ready", "top_topics", "cluster_label"]  # fmt: skip
 SORTS = {"priority": ibis.desc("priority"), "fit": ibis.desc("fit"), "intent": ibis.desc("intent"),
          "engagement": ibis.desc("engagement"), "name": ibis.asc("name")}  # fmt: skip
 
@@ -29,11 +29,15 @@ def scored_accounts(wh: Warehouse) -> ir.Table:
 
 def list_accounts(wh: Warehouse, *, tier: int | None = None, stage: str | None = None,
                   sales_ready: bool | None = None, search: str | None = None,
-                  sort: str = "priority", limit: int | None = 50) -> pa.Table:  # fmt: skip
-    """Scored accounts, best first, filtered by tier, buying or journey stage, or a search."""
+                  cluster: int | None = None, sort: str = "priority",
+                  limit: int | None = 50) -> pa.Table:  # fmt: skip
+    """Scored accounts, best first, filtered by tier, cluster, buying or journey stage, or a
+    search."""
     t = scored_accounts(wh)
     if tier is not None:
         t = t.filter(t.tier == tier)
+    if cluster is not None:
+        t = t.filter(t.cluster == cluster)
     if stage:
         s = stage.lower()
         t = t.filter((t.buying_stage.lower() == s) | (t.journey_stage.lower() == s))

@@ -46,12 +46,20 @@ class Warehouse:
 
     # -- tables ---------------------------------------------------------------------------
     def ensure_tables(self) -> None:
-        """Create any missing canonical and system table (never alters existing ones)."""
+        """Create any missing canonical and system table, and add the columns a newer release
+        gave a table (never drops or changes an existing column)."""
         existing = set(self.con.list_tables())
         wanted = {name: spec.schema for name, spec in CANONICAL.items()} | SYSTEM
+        types = self.con.compiler.type_mapper
         for name, schema in wanted.items():
             if name not in existing:
                 self.con.create_table(name, schema=schema)
+                continue
+            have = set(self.con.table(name).columns)
+            for column, dtype in schema.items():
+                if column not in have:
+                    self.execute_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column}" '
+                                     f"{types.to_string(dtype)}", table=name)  # fmt: skip
 
     def table(self, name: str) -> ir.Table:
         return self.con.table(name)

@@ -170,7 +170,8 @@ ACCOUNT_SCORES = ibis.schema(
      "topics_surging": I, "top_topics": S, "key_page_visits": I, "engagement": F,
      "engagement_minutes": F, "engaged_contacts": I, "engaged_personas": I,
      "open_opportunities": I, "propensity": F, "model_version": S, "priority": F,
-     "buying_stage": S, "journey_stage": S, "sales_ready": B, "tier": I, "scored_at": T}
+     "buying_stage": S, "journey_stage": S, "sales_ready": B, "tier": I, "scored_at": T,
+     "cluster": I, "cluster_label": S}
 )  # fmt: skip
 """One row per account: its current scores (rewritten only where something changed)."""
 

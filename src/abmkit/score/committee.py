@@ -1,0 +1,69 @@
+"""Buying-committee coverage per account: which configured personas are known, which engaged
+lately, and the gaps in words ("no economic buyer known", "champion not engaged in 30 days").
+
+Stored as reasons of the score `committee`: one row per (account, required persona), whose points
+add up to a coverage of 0–100 (a persona engaged lately counts fully, one known but silent
+half, a missing one nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.datatypes as idt
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from abmkit.config.settings import Settings
+from abmkit.score.signals import contacts_with_personas, people_of
+from abmkit.warehouse.engine import Warehouse
+
+
+def committee_reasons(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+    """(account_id, score='committee', factor=persona, points, reason) for every account and
+    required persona."""
+    cfg = settings.committee
+    required = cfg.required_personas
+    if not required:  # no committee configured: no rows
+        acc = wh.table("accounts")
+        return acc.select("account_id", score=ibis.literal("committee"),
+                          factor=ibis.literal(""), points=ibis.literal(0.0),
+                          reason=ibis.literal("")).limit(0)  # fmt: skip
+    share = 100.0 / len(required)
+    c = contacts_with_personas(wh, settings)
+    c = c.filter(c.account_id.notnull() & c.persona.isin(required))
+    known = c.group_by(["account_id", "persona"]).agg(known=c.count())
+    t = people_of(wh, wh.table("touches"), settings)
+    days = cfg.engaged_days
+    counts = _earns_minutes(t.kind, settings)
+    t = t.filter(t.account_id.notnull() & t._persona.isin(required) & counts
+                 & (t.ts > as_of - dt.timedelta(days=days)) & (t.ts <= as_of))  # fmt: skip
+    engaged = t.group_by(["account_id", t._persona.name("persona")]).agg(
+        engaged=t._who.nunique(), last=t.ts.max()
+    )
+    personas = ibis.memtable(pa.table({"persona": pa.array(required, pa.string())}))
+    grid = wh.table("accounts").select("account_id").cross_join(personas)
+    g = grid.left_join(known, ["account_id", "persona"]).drop("account_id_right",
+                                                              "persona_right")  # fmt: skip
+    g = g.left_join(engaged, ["account_id", "persona"]).drop("account_id_right", "persona_right")
+    label = g.persona.replace("_", " ")
+    n = g.known.fill_null(0)
+    reason = ibis.cases(
+        (n == 0, "no " + label + " known"),
+        (g.engaged.fill_null(0) == 0,
+         label + " known (" + n.cast(idt.string) + f") but not engaged in {days} days"),
+        else_=label + " engaged (" + g.engaged.cast(idt.string) + " of " + n.cast(idt.string)
+        + ", last " + g["last"].date().cast(idt.string) + ")",
+    )  # fmt: skip
+    pts = ibis.cases((n == 0, 0.0), (g.engaged.fill_null(0) == 0, share / 2), else_=share)
+    return g.select("account_id", score=ibis.literal("committee"), factor=g.persona,
+                    points=pts.round(1), reason=reason)  # fmt: skip
+
+
+def _earns_minutes(kind: ir.StringValue, settings: Settings) -> ir.BooleanValue:
+    """Whether a touch of this kind earns engagement minutes (outbound kinds do not)."""
+    points = settings.engagement.points
+    if settings.engagement.default_points > 0:
+        return ~kind.isin([k for k, v in points.items() if v == 0])
+    return kind.isin([k for k, v in points.items() if v > 0])
