@@ -4,7 +4,8 @@ Tier 2 is run one-to-few: one play per group of similar accounts. The accounts a
 industry, size band, region, technologies and surging intent topics (one-hot), and grouped with
 k-means (scikit-learn; `tiers.tier2_clusters` groups, fewer when there are fewer than five
 accounts per group). Each cluster is labelled by the traits its members share, e.g.
-"Technology · 1k–5k employees · Snowflake", and numbered by size, largest first.
+"Technology · 1k–5k employees · Snowflake" (its industry, size band, up to two technologies,
+else a topic its members research), and numbered by size. largest first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SHARED = 0.5  # a trait names a cluster when at least half its members have it
 
 def size_band(employees: float | None) -> str:
     if employees is None or pd.isna(employees):
-        return "size unknown"
+        return "unknown"
     for limit, band in ((200, "<200"), (1000, "200–1k"), (5000, "1k–5k")):
         if employees < limit:
             return f"{band} employees"
@@ -30,18 +31,26 @@ def size_band(employees: float | None) -> str:
 
 
 def _traits(frame: pd.DataFrame) -> pd.DataFrame:
-    """One-hot traits per account: industry, size band, country, technologies, topics."""
-    parts = [
-        pd.get_dummies(frame["industry"].fillna("industry unknown"), prefix="", prefix_sep=""),
-        pd.get_dummies(frame["employees"].map(size_band), prefix="", prefix_sep=""),
-        pd.get_dummies(frame["country"].fillna("country unknown"), prefix="", prefix_sep="")
-        * 0.5,
-        frame["technologies"].fillna("").str.get_dummies(sep=";"),
-        frame["top_topics"].fillna("").str.replace(r" \(\d+\)", "", regex=True)
-        .str.get_dummies(sep=", ").add_prefix("intent: ") * 0.5,
-    ]  # fmt: skip
-    traits = pd.concat(parts, axis=1).astype(float)
-    return traits.loc[:, ~traits.columns.duplicated()]
+    """One-hot traits per account, named `kind:value`: industry, size band, country (weight ½),
+    technologies, surging intent topics (weight ½: intent comes and goes, a company stays)."""
+
+    def one_hot(values: pd.Series, kind: str, weight: float = 1.0) -> pd.DataFrame:
+        return pd.get_dummies(values, prefix=kind, prefix_sep=":").astype(float) * weight
+
+    def many_hot(values: pd.Series, sep: str, kind: str, weight: float = 1.0) -> pd.DataFrame:
+        hot = values.fillna("").str.get_dummies(sep=sep)
+        hot.columns = [c.strip() for c in hot.columns]
+        hot = hot.loc[:, [c != "" for c in hot.columns]]
+        hot = hot.T.groupby(level=0).max().T  # the same name after stripping: one trait
+        return hot.add_prefix(f"{kind}:").astype(float) * weight
+
+    topics = frame["top_topics"].fillna("").str.replace(r" \(\d+\)", "", regex=True)
+    parts = [one_hot(frame["industry"].fillna("unknown"), "industry"),
+             one_hot(frame["employees"].map(size_band), "size"),
+             one_hot(frame["country"].fillna("unknown"), "country", 0.5),
+             many_hot(frame["technologies"], ";", "tech"),
+             many_hot(topics, ",", "intent", 0.5)]  # fmt: skip
+    return pd.concat(parts, axis=1).reindex(frame.index).fillna(0.0)
 
 
 def cluster_accounts(frame: pd.DataFrame, settings: Settings) -> pa.Table:
@@ -72,11 +81,18 @@ def cluster_accounts(frame: pd.DataFrame, settings: Settings) -> pa.Table:
 
 
 def _label(members: pd.DataFrame) -> str:
-    """The traits most members share, most common first: up to an industry, a size band and
-    two technologies or topics."""
-    share = (members > 0).mean().sort_values(ascending=False)
-    common = [t for t, s in share.items() if s >= SHARED and "unknown" not in t]
-    bands = [t for t in common if t.endswith("employees") or t == "size unknown"]
-    others = [t for t in common if t not in bands]
-    picked = others[:1] + bands[:1] + others[1:3]
-    return " · ".join(picked) if picked else f"mixed ({share.index[0]} most common)"
+    """What at least half the members share: their industry, size band, up to two
+    technologies, else a topic they research, else their country."""
+    share = (members > 0).mean()
+    common = [t for t in share.sort_values(ascending=False, kind="stable").index
+              if share[t] >= SHARED and not t.endswith(":unknown")]  # fmt: skip
+
+    def of(kind: str, most: int = 1) -> list[str]:
+        return [t.split(":", 1)[1] for t in common if t.startswith(f"{kind}:")][:most]
+
+    picked = of("industry") + of("size") + of("tech", 2)
+    if len(picked) < 3:
+        picked += [f"researching {t}" for t in of("intent")]
+    if len(picked) < 2:
+        picked += of("country")
+    return " · ".join(picked) if picked else "mixed"
