@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,34 @@ def test_cp1252_fortune_list(duck_abm, data_dir, tmp_path):
     assert not any("\ufffd" in n or "Ã" in n for n in names)
     assert names["Amazon"]["revenue"] == 716_924_000_000
     assert names["Amazon"]["domain"] == "amazon.com"
+
+
+def test_bombora_surge_file_scores_end_to_end(duck_abm, data_dir, tmp_path):
+    """The real surge file through ingest, linking and scoring; the third-party intent of each
+    account checked against a computation straight from the file."""
+    surge = data_dir / SURGE
+    best: dict[str, dict[str, int]] = {}
+    with surge.open(encoding="utf-8", newline="") as fh:
+        for row in csv.reader(fh):
+            domain, topic = normalize_domain(row[1]), row[5].strip()
+            if domain and topic:
+                topics = best.setdefault(domain, {})
+                topics[topic.lower()] = max(topics.get(topic.lower(), 0), int(row[6]))
+    domains = sorted(best)[:60]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("name,domain\n" + "".join(f"{d},{d}\n" for d in domains))
+    ok(duck_abm.ingest("accounts", [accounts])[0])
+    ok(duck_abm.ingest("intent", [surge], preset="bombora")[0])
+    week_end = dt.datetime(2015, 7, 26)  # the file's week (from its name) has ended
+    duck_abm.score(week_end)
+    scores = {r["account_id"]: r for r in rows_of(duck_abm, "account_scores")}
+    ids = {r["domain"]: r["account_id"] for r in rows_of(duck_abm, "accounts")}
+    surging_somewhere = 0
+    for domain in domains:
+        strengths = [min((s - 50) / 50, 0.99) for s in best[domain].values() if s >= 60]
+        expected = 100 * (1 - math.prod(1 - x for x in strengths))
+        got = scores[ids[domain]]
+        assert got["topics_surging"] == len(strengths), domain
+        assert got["intent_3p"] == pytest.approx(expected, abs=1e-3), domain
+        surging_somewhere += bool(strengths)
+    assert 0 < surging_somewhere < len(domains)  # both kinds of account are in the sample
