@@ -215,8 +215,8 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     gone_scores = previous.anti_join(final, "account_id").select("account_id")
     gone_reasons = wh.table("score_reasons").anti_join(keyed, "reason_id").select("reason_id")
     gone = [ibis.util.gen_name("gone") for _ in range(2)]
-    for name, rows in zip(gone, (gone_scores, gone_reasons), strict=True):
-        wh.con.create_table(name, rows, temp=True)
+    for name, ids in zip(gone, (gone_scores, gone_reasons), strict=True):
+        wh.con.create_table(name, ids, temp=True)
     with wh.transaction():
         apply_upsert(wh, plan)
         apply_upsert(wh, reason_plan)
