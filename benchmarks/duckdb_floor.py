@@ -12,9 +12,7 @@ abmkit to pandas can only approach the ratio of this floor to pandas.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from abmkit.resolve.domains import account_domain, email_domain
-from pandas_baseline import lookups, per_distinct
+from pandas_baseline import child_main, lookups, peak_rss_mb, per_distinct
 
 KEY = ["ts", "email", "domain", "ip", "channel", "kind", "campaign_id", "url", "session_id",
        "source"]  # fmt: skip
@@ -150,21 +148,9 @@ def run(market: Path, db: Path, phase: str) -> dict:
     seconds = time.perf_counter() - clock
     stored, linked = con.execute("SELECT count(*), count(account_id) FROM touches").fetchone()
     con.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
-    return {"seconds": seconds, "touches_in": rows, "peak_rss_mb": peak_mb, "stored": stored,
+    return {"seconds": seconds, "touches_in": rows, "peak_rss_mb": peak_rss_mb(), "stored": stored,
             "linked": linked}  # fmt: skip
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description="hand-written DuckDB floor of bench_ingest")
-    p.add_argument("--market", type=Path, required=True, help="a market folder of bench_ingest")
-    p.add_argument("--db", type=Path, required=True, help="the DuckDB file to land touches in")
-    p.add_argument("--phase", choices=["first", "reload"], default="first")
-    args = p.parse_args()
-    print(json.dumps(run(args.market, args.db, args.phase)))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(child_main(run, "hand-written DuckDB floor of bench_ingest"))

@@ -27,6 +27,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -169,14 +170,19 @@ def run(market: Path, db: Path, phase: str) -> dict:
     df = keyed(link(normalize(df), lk))
     counts = land(df, db, phase)
     seconds = time.perf_counter() - clock
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return {"seconds": seconds, "setup_seconds": setup, "touches_in": rows,
-            "peak_rss_mb": peak_mb} | counts  # fmt: skip
+            "peak_rss_mb": peak_rss_mb()} | counts  # fmt: skip
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description="plain-pandas baseline of bench_ingest")
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def child_main(run: Callable[[Path, Path, str], dict], description: str) -> int:
+    """The command line of a bench_ingest child: measure one phase, print one JSON line."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--market", type=Path, required=True, help="a market folder of bench_ingest")
     p.add_argument("--db", type=Path, required=True, help="the DuckDB file to land touches in")
     p.add_argument("--phase", choices=["first", "reload"], default="first")
@@ -186,4 +192,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(child_main(run, "plain-pandas baseline of bench_ingest"))

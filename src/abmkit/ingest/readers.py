@@ -12,6 +12,7 @@ one by one.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -19,6 +20,7 @@ import re
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,25 +281,28 @@ def _structural_problems(con, rejects: str, probes: list[Probe], files: list[Raw
 def _line_at(p: Probe, position: int) -> str:
     """The whole CSV record starting at byte `position` of the file (the engine keeps only the
     start of an over-long line)."""
-    limit = csv.field_size_limit(sys.maxsize)
-    try:
-        with p.read_path.open("rb") as fh:
-            fh.seek(position)
-            text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-            row = next(csv.reader(text, p.dialect or csv.excel), [])
-    finally:
-        csv.field_size_limit(limit)
+    with _any_field_size(), p.read_path.open("rb") as fh:
+        fh.seek(position)
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+        row = next(csv.reader(text, p.dialect or csv.excel), [])
     out = io.StringIO()
     csv.writer(out, p.dialect or csv.excel, lineterminator="").writerow(row)
     return out.getvalue()
 
 
-def _oversized(text: str, p: Probe, limit: int) -> list[tuple[str | None, str]]:
+@contextlib.contextmanager
+def _any_field_size() -> Iterator[None]:
+    """Let the csv module read fields of any size for a while (its default stops at 128 KiB)."""
     previous = csv.field_size_limit(sys.maxsize)
     try:
-        cells = next(csv.reader([text], p.dialect or csv.excel), [])
+        yield
     finally:
         csv.field_size_limit(previous)
+
+
+def _oversized(text: str, p: Probe, limit: int) -> list[tuple[str | None, str]]:
+    with _any_field_size():
+        cells = next(csv.reader([text], p.dialect or csv.excel), [])
     found = [(name, len(cell)) for name, cell in zip(p.names, cells, strict=False)
              if len(cell) > limit]  # fmt: skip
     if not found:

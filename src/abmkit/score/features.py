@@ -17,7 +17,14 @@ import ibis.expr.types as ir
 
 from abmkit.config.settings import Settings
 from abmkit.score.fit import fit_scores
-from abmkit.score.signals import engagement, first_party_intent, third_party_intent, url_path
+from abmkit.score.signals import (
+    days_before,
+    engagement,
+    first_party_intent,
+    key_page,
+    third_party_intent,
+    url_path,
+)
 from abmkit.warehouse.engine import Warehouse
 
 NUMERIC = ["fit", "log_employees", "log_revenue", "technologies", "intent_3p", "topics_surging",
@@ -78,17 +85,13 @@ def _recent_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.
 def _touch_counts(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
     t = wh.table("touches").filter(ibis._.account_id.notnull() & (ibis._.ts <= as_of))
     t = t.filter(t.ts > as_of - dt.timedelta(days=365))
-    age = (ibis.literal(as_of).epoch_seconds() - t.ts.epoch_seconds()).cast(idt.float64) / 86400
+    age = days_before(as_of, t.ts)
 
     def count(condition: ir.BooleanValue) -> ir.IntegerValue:
         return ibis.cases((condition, 1), else_=0).sum()
 
     visit = t.kind == "web_visit"
-    key_pages = [p for p, w in settings.intent.page_weights.items()
-                 if w > settings.intent.default_page_weight]  # fmt: skip
-    path = url_path(t.url.fill_null(""))
-    key = ibis.or_(*[path.startswith(p.lower()) for p in key_pages]) if key_pages else (
-        ibis.literal(False))  # fmt: skip
+    key = key_page(url_path(t.url.fill_null("")), settings)
     return t.group_by("account_id").agg(
         visits_14d=count(visit & (age <= 14)),
         key_visits_14d=count(visit & key & (age <= 14)),
@@ -108,8 +111,7 @@ def _opportunity_history(wh: Warehouse, as_of: dt.datetime) -> ir.Table:
     day = as_of.date()
     o = o.filter(o.created_at <= day)
     closed = o.is_closed.fill_null(False) & o.closed_at.notnull() & (o.closed_at <= day)
-    midnight = ibis.literal(dt.datetime.combine(day, dt.time()))
-    days = (midnight.epoch_seconds() - o.closed_at.cast(idt.timestamp).epoch_seconds()) / 86400
+    days = days_before(dt.datetime.combine(day, dt.time()), o.closed_at.cast(idt.timestamp))
     return o.group_by("account_id").agg(
         prior_opportunities=o.count(),
         won_before=ibis.cases((closed & o.is_won.fill_null(False), 1), else_=0).max(),

@@ -36,10 +36,6 @@ def _lower_in(value: ir.StringValue, options: list[str]) -> ir.BooleanValue:
     return value.lower().strip().isin([o.lower().strip() for o in options])
 
 
-def _text(x: ir.Value) -> ir.StringValue:
-    return x.cast(dt.string)
-
-
 def _size(t: ir.Table, column: str, low: float | None, high: float | None, near: float,
           unknown: float, noun: str) -> tuple[ir.FloatingValue, ir.StringValue]:  # fmt: skip
     v = t[column].cast(dt.float64)
@@ -52,7 +48,7 @@ def _size(t: ir.Table, column: str, low: float | None, high: float | None, near:
         inside &= v <= high
         nearby &= v <= high * near
     span = f"{_num(low) if low is not None else '0'}–{_num(high) if high is not None else '∞'}"
-    shown = _text(v.cast(dt.int64))
+    shown = v.cast(dt.int64).cast(dt.string)
     credit = ibis.cases((v.isnull(), unknown), (inside, 1.0), (nearby, 0.5), else_=0.0)
     reason = ibis.cases(
         (v.isnull(), ibis.literal(f"{noun} unknown")),

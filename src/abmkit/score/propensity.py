@@ -39,6 +39,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from abmkit.config.settings import Settings
 from abmkit.errors import AbmError
 from abmkit.score.features import CATEGORICAL, FEATURES, NUMERIC, features_as_of, opened_within
+from abmkit.score.signals import naive
+from abmkit.score.tiers import combined_intent, priority_parts
 from abmkit.store.db import AppStore
 from abmkit.store.models import ModelVersion
 from abmkit.warehouse.engine import Warehouse
@@ -60,11 +62,7 @@ def data_span(wh: Warehouse) -> tuple[dt.datetime, dt.datetime] | None:
     row = t.agg(lo=t.ts.min(), hi=t.ts.max()).to_pyarrow().to_pylist()[0]
     if row["lo"] is None:
         return None
-    return _naive(row["lo"]), _naive(row["hi"])
-
-
-def _naive(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=None)
+    return naive(row["lo"]), naive(row["hi"])
 
 
 def split_dates(wh: Warehouse, settings: Settings) -> tuple[list[dt.datetime], dt.datetime]:
@@ -173,11 +171,9 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
 def tiers_at(frame: pd.DataFrame, settings: Settings) -> pd.Series:
     """Each account's tier as the tiering would have set it at the snapshot: the weighted
     priority of fit, intent and engagement then, filled up to each tier's capacity."""
-    w = settings.weights
-    intent = 100 * (1 - (1 - frame["intent_3p"] / 100) * (1 - frame["intent_1p"] / 100))
+    intent = combined_intent(frame["intent_3p"], frame["intent_1p"])
     eng = 100 * (1 - np.exp(-frame["engagement_minutes"] / settings.engagement.scale))
-    total = (w.fit + w.intent + w.engagement) or 1.0
-    priority = (w.fit * frame["fit"] + w.intent * intent + w.engagement * eng) / total
+    priority = sum(priority_parts(frame["fit"], intent, eng, settings).values())
     eligible = frame["fit"] >= settings.tiers.tier3_min_fit
     rank = priority.where(eligible).rank(ascending=False, method="first")
     c1, c2 = settings.tiers.tier1_capacity, settings.tiers.tier2_capacity

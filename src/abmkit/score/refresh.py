@@ -23,9 +23,16 @@ from abmkit.score.clusters import cluster_accounts
 from abmkit.score.committee import committee_reasons
 from abmkit.score.fit import fit_scores
 from abmkit.score.propensity import expected_acv, predict
-from abmkit.score.signals import engagement, first_party_intent, third_party_intent
+from abmkit.score.signals import engagement, first_party_intent, naive, third_party_intent
 from abmkit.score.stages import buying_stage, journey_stage, opportunity_status, sales_ready
-from abmkit.score.tiers import TierCut, assign_tiers, change_reason, eligibility
+from abmkit.score.tiers import (
+    TierCut,
+    assign_tiers,
+    change_reason,
+    combined_intent,
+    eligibility,
+    priority_parts,
+)
 from abmkit.store.models import ModelVersion
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
@@ -54,16 +61,11 @@ def latest_data_time(wh: Warehouse) -> dt.datetime | None:
     week = wh.table("intent").week.max().execute()
     candidates = []
     if touches is not None and str(touches) != "NaT":
-        candidates.append(_naive(touches))
+        candidates.append(naive(touches))
     if week is not None and str(week) != "NaT":
         day = week if isinstance(week, dt.date) else week.date()
         candidates.append(dt.datetime.combine(day, dt.time()) + dt.timedelta(days=7))
     return max(candidates) if candidates else None
-
-
-def _naive(value) -> dt.datetime:
-    value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-    return value.replace(tzinfo=None)
 
 
 def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
@@ -83,8 +85,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     t = t.mutate(**{c: t[c].fill_null(v) for c, v in ZERO.items()},
                  late_stage_open=t.late_stage_open.fill_null(False),
                  won_before=t.won_before.fill_null(False))  # fmt: skip
-    i3, i1 = t.intent_3p / 100.0, t.intent_1p / 100.0
-    t = t.mutate(intent=100.0 * (1.0 - (1.0 - i3) * (1.0 - i1)))
+    t = t.mutate(intent=combined_intent(t.intent_3p, t.intent_1p))
     if model is not None:
         scored = predict(wh, settings, model, as_of)
         t = t.left_join(scored, "account_id").drop("account_id_right")
@@ -96,10 +97,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
         t = t.mutate(**{c: ibis.null(kind) for c, kind in nothing.items()})
     t = t.mutate(buying_stage=buying_stage(t, settings), journey_stage=journey_stage(t, settings))
     t = t.mutate(sales_ready=sales_ready(t))
-    w = settings.weights
-    total = (w.fit + w.intent + w.engagement) or 1.0
-    contrib = {"fit": t.fit * (w.fit / total), "intent": t.intent * (w.intent / total),
-               "engagement": t.engagement * (w.engagement / total)}  # fmt: skip
+    contrib = priority_parts(t.fit, t.intent, t.engagement, settings)
     blend = contrib["fit"] + contrib["intent"] + contrib["engagement"]
     value = t.propensity * t.expected_acv
     priority = value.fill_null(0.0) if model is not None else blend
@@ -224,13 +222,13 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
         _delete_missing(wh, "score_reasons", "reason_id", gone[1])
         if changes.num_rows:
             wh.con.insert("tier_changes", wh.stage(changes, prefix="tiers"))
-        if int(history.count().execute()):
+        history_rows = int(history.count().execute())
+        if history_rows:
             wh.con.insert("score_history", history)
     result.accounts = int(final.count().execute())
     result.changed = plan.counts.get(None, MergeCounts())
     result.tier_changes = changes.num_rows
-    result.history_rows = int(wh.table("score_history").filter(
-        ibis._.recorded_at == ibis.literal(now, idt.timestamp)).count().execute())  # fmt: skip
+    result.history_rows = history_rows
     return result
 
 

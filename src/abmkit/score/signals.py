@@ -48,6 +48,23 @@ def prefix_weight(path: ir.StringValue, weights: dict[str, float], default: floa
     return ibis.cases(*cases, else_=float(default)) if cases else ibis.literal(float(default))
 
 
+def key_page(path: ir.StringValue, settings: Settings) -> ir.BooleanValue:
+    """Whether a URL path is a key page: one weighing more than the default in
+    `intent.page_weights` (pricing, demo, comparison…)."""
+    cfg = settings.intent
+    keys = [p for p, w in cfg.page_weights.items() if w > cfg.default_page_weight]
+    if not keys:
+        return ibis.literal(False)
+    return ibis.or_(*[path.startswith(p.lower()) for p in keys])
+
+
+def naive(value: object) -> dt.datetime:
+    """A timestamp from the engine (datetime or pandas Timestamp) as a naive UTC datetime."""
+    value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=None)
+
+
 def prefix_points(path: ir.StringValue, points: dict[str, float]) -> ir.Value:
     """Sum of the points of every prefix `path` starts with (URL rules add up)."""
     total: ir.Value = ibis.literal(0.0)
@@ -61,7 +78,8 @@ def decay(age_days: ir.NumericValue, half_life: float) -> ir.FloatingValue:
     return (ibis.greatest(age_days, 0) * (-LN2 / half_life)).exp()
 
 
-def _days_before(as_of: dt.datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
+def days_before(as_of: dt.datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
+    """Days from `ts` to `as_of` (fractional; negative when `ts` is later)."""
     seconds = ibis.literal(as_of).epoch_seconds() - ts.epoch_seconds()
     return seconds.cast(idt.float64) / DAY_SECONDS
 
@@ -85,7 +103,7 @@ def third_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
         t = t.filter(t.topic.lower().isin([x.lower() for x in cfg.relevant_topics]))
     half = cfg.half_life_days.get("third_party", 25.0)
     surge = settings.thresholds.surge_score
-    age = _days_before(as_of, t.week.cast(idt.timestamp)) - 7.0
+    age = days_before(as_of, t.week.cast(idt.timestamp)) - 7.0
     strength = ((t.score - 50).cast(idt.float64) / 50.0) * decay(age, half)
     t = t.mutate(_strength=ibis.cases((t.score >= surge, ibis.least(strength, 0.99)),
                                       else_=0.0), _raw=ibis.greatest(t.score - 50, 0))  # fmt: skip
@@ -113,7 +131,7 @@ def _weekly_momentum(t: ir.Table, as_of: dt.datetime, weeks: int, value: str,
                      when: str) -> ir.Table:  # fmt: skip
     """(account_id, momentum): the last 7 days' sum of `value` vs the mean of the `weeks` weeks
     before, in percent; NULL when the weeks before had nothing."""
-    age = _days_before(as_of, t[when].cast(idt.timestamp))
+    age = days_before(as_of, t[when].cast(idt.timestamp))
     bucket = (age / 7.0).floor().cast(idt.int64)
     t = t.mutate(_bucket=bucket).filter((bucket >= 0) & (bucket <= weeks))
     agg = t.group_by("account_id").agg(
@@ -135,12 +153,10 @@ def first_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
     t = t.filter((t.ts > as_of - dt.timedelta(days=window)) & (t.ts <= as_of))
     path = url_path(t.url)
     weight = prefix_weight(path, cfg.page_weights, cfg.default_page_weight)
-    age = _days_before(as_of, t.ts)
+    age = days_before(as_of, t.ts)
     recent = age <= cfg.first_party_days
     half = cfg.half_life_days.get("first_party", 14.0)
-    key_pages = [p for p, w in cfg.page_weights.items() if w > cfg.default_page_weight]
-    is_key = ibis.or_(*[path.startswith(p.lower()) for p in key_pages]) if key_pages else (
-        ibis.literal(False))  # fmt: skip
+    is_key = key_page(path, settings)
     t = t.mutate(_pts=ibis.cases((recent, weight * decay(age, half)), else_=0.0), _w=weight,
                  _key=ibis.cases((is_key & recent, 1), else_=0))  # fmt: skip
     agg = t.group_by("account_id").agg(_points=t._pts.sum(), key_page_visits=t._key.sum())
@@ -163,7 +179,7 @@ def engagement(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     cfg = settings.engagement
     t = wh.table("touches").filter(ibis._.account_id.notnull())
     t = t.filter((t.ts > as_of - dt.timedelta(days=cfg.window_days)) & (t.ts <= as_of))
-    t = _with_people(wh, t, settings)
+    t = people_of(wh, t, settings)
     kind_points = ibis.cases(*[(t.kind == k, float(v)) for k, v in cfg.points.items()],
                              else_=float(cfg.default_points))  # fmt: skip
     base = kind_points
@@ -175,7 +191,7 @@ def engagement(wh: Warehouse, settings: Settings, as_of: dt.datetime,
         tier_of = tiers.select(_tid="account_id", _tier="tier")
         t = t.left_join(tier_of, t.account_id == tier_of._tid).drop("_tid")
         weight = weight * _lookup(t._tier.cast(idt.string), cfg.tier_weights)
-    minutes = base * weight * decay(_days_before(as_of, t.ts), cfg.half_life_days)
+    minutes = base * weight * decay(days_before(as_of, t.ts), cfg.half_life_days)
     t = t.mutate(_m=minutes)
     per_contact = t.group_by(["account_id", t._who.name("contact_id")]).agg(
         _raw=t._m.sum(), persona=t._persona.max()
@@ -212,11 +228,6 @@ def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
 
 
 def people_of(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:
-    """Touches `t` with the person behind each (see `_with_people`)."""
-    return _with_people(wh, t, settings)
-
-
-def _with_people(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:
     """Touches with the person behind them: `_who` (contact ID, else the e-mail; NULL when
     anonymous), `_persona` and `_seniority` (found by contact ID, else by e-mail)."""
     c = contacts_with_personas(wh, settings)

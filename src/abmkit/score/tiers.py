@@ -10,6 +10,7 @@ to take its seat and accounts do not flap between refreshes on noise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.datatypes as idt
@@ -25,6 +26,20 @@ class TierCut:
     capacity: int | None  # None: no limit
     filled: int
     cut: float | None  # the lowest (raw) priority that got a seat
+
+
+def combined_intent(third: Any, first: Any) -> Any:
+    """Intent from its two sources, 0-100, by noisy-OR (Ibis values or pandas Series)."""
+    return 100.0 * (1.0 - (1.0 - third / 100.0) * (1.0 - first / 100.0))
+
+
+def priority_parts(fit: Any, intent: Any, engagement: Any, settings: Settings) -> dict[str, Any]:
+    """The weighted contributions of fit, intent and engagement to the blended priority (they
+    add up to it); Ibis values or pandas Series."""
+    w = settings.weights
+    total = (w.fit + w.intent + w.engagement) or 1.0
+    return {"fit": fit * (w.fit / total), "intent": intent * (w.intent / total),
+            "engagement": engagement * (w.engagement / total)}  # fmt: skip
 
 
 def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table,
