@@ -15,6 +15,7 @@ from abmkit.errors import AbmError, InputError
 from abmkit.ingest.pipeline import Source, ingest_files
 from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
 from abmkit.resolve.relink import RelinkCount, relink_all
+from abmkit.score.outcomes import pipeline_per_account, win_rates
 from abmkit.score.propensity import TrainResult, train
 from abmkit.score.refresh import RefreshResult, refresh
 from abmkit.score.views import AccountView, account_view, list_accounts
@@ -76,13 +77,26 @@ class Abm:
                               changed={c.table: c.changed for c in counts})  # fmt: skip
         return counts
 
-    def score(self, as_of: dt.datetime | None = None) -> RefreshResult:
-        """Refresh every account's scores (as of the latest data unless told otherwise)."""
-        result = refresh(self.warehouse, self.settings, as_of, self.app_store.model())
-        self.app_store.record("score", "all", "ok", accounts=result.accounts,
-                              inserted=result.changed.inserted, updated=result.changed.updated,
+    def score(self, as_of: dt.datetime | None = None, *,
+              incremental: bool = False) -> RefreshResult:  # fmt: skip
+        """Refresh every account's scores (as of the latest data unless told otherwise), or with
+        `incremental` only those touched by data loaded since the last refresh."""
+        result = refresh(self.warehouse, self.settings, as_of, self.app_store.model(),
+                         incremental=incremental,
+                         identity_changed_at=self._identity_changed_at())  # fmt: skip
+        self.app_store.record("score", result.mode, "ok", accounts=result.accounts,
+                              rescored=result.rescored, inserted=result.changed.inserted,
+                              updated=result.changed.updated,
                               tier_changes=result.tier_changes)  # fmt: skip
         return result
+
+    def _identity_changed_at(self) -> dt.datetime | None:
+        """When identity resolution last moved rows between accounts: the latest merge, or
+        relink that changed a link."""
+        moved = [e.at for e in self.app_store.events("merge", limit=1)]
+        moved += [e.at for e in self.app_store.events("resolve", limit=20)
+                  if any((e.detail.get("changed") or {}).values())]  # fmt: skip
+        return max(moved, default=None)
 
     def train_model(self, *, activate: bool = True) -> TrainResult:
         """Train a propensity model on earlier snapshots, back-test it on the latest window,
@@ -148,3 +162,11 @@ class Abm:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def win_rates(self, by: str = "industry") -> pa.Table:
+        """Won / closed opportunities per value of an accounts column (open deals excluded)."""
+        return win_rates(self.warehouse, by).to_pyarrow()
+
+    def pipeline_per_account(self, by: str | None = None) -> pa.Table:
+        """Pipeline created per account, or per segment of an accounts column with `by`."""
+        return pipeline_per_account(self.warehouse, by).to_pyarrow()

@@ -124,12 +124,16 @@ class Format(StrEnum):
 def score(
     as_of: Annotated[datetime | None, typer.Option(help="Score as of this moment (default: the "
                                                    "latest data in the warehouse).")] = None,
+    incremental: Annotated[bool, typer.Option("--incremental", help="Re-score only the accounts touched by data "
+                                              "loaded since the last refresh (falls back to a "
+                                              "full refresh when settings, the model or "
+                                              "identity links changed).")] = False,
     workspace: WorkspaceOpt = Path("."),
     set_: SetOpt = None,
 ) -> None:  # fmt: skip
     """Refresh fit, intent, engagement, stages, priority and tiers of every account."""
     with open_app(workspace, set_) as abm:
-        result = abm.score(as_of)
+        result = abm.score(as_of, incremental=incremental)
         render.score_summary(console, result, abm.accounts(limit=None))
 
 

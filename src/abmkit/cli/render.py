@@ -204,9 +204,10 @@ def score_summary(console: Console, r, scored: pa.Table) -> None:
     """What a refresh did: accounts, changes, tiers and their cuts, stage counts."""
     when = r.as_of.strftime("%Y-%m-%d %H:%M") if r.as_of else "now"
     c = r.changed
-    console.print(f"Scored {r.accounts:,} accounts as of {when}: {c.inserted:,} new, "
-                  f"{c.updated:,} changed, {c.unchanged:,} unchanged; "
-                  f"{r.tier_changes:,} tier changes.")  # fmt: skip
+    what = (f"Re-scored {r.rescored:,} touched of {r.accounts:,} accounts"
+            if r.mode == "incremental" else f"Scored {r.accounts:,} accounts")  # fmt: skip
+    console.print(f"{what} as of {when}: {c.inserted:,} new, {c.updated:,} changed, "
+                  f"{c.unchanged:,} unchanged; {r.tier_changes:,} tier changes.")  # fmt: skip
     for note in r.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     tiers = Table(title="Tiers")

@@ -95,6 +95,12 @@ class IcpSettings(Section):
         description="Closed-won customers needed before the lookalike model is trained "
         "(fewer: the lookalike score is left empty and `abm score` says why).",
     )
+    lookalike_technologies: int = Field(
+        30,
+        ge=0,
+        description="The lookalike model looks at this many of the most common technologies "
+        "(each one a yes/no feature); rarer ones are ignored.",
+    )
 
 
 class IntentSettings(Section):

@@ -11,6 +11,7 @@ appended to `score_history` and `tier_changes`, each tier change with its reason
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
 import ibis
@@ -19,9 +20,18 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from abmkit.config.settings import Settings
+from abmkit.errors import AbmError
 from abmkit.score.clusters import cluster_accounts
 from abmkit.score.committee import committee_reasons
-from abmkit.score.fit import fit_scores
+from abmkit.score.fit import REASON_COLUMNS, fit_scores
+from abmkit.score.incremental import (
+    ScopedWarehouse,
+    data_watermark,
+    last_run,
+    settings_fingerprint,
+    touched_accounts,
+)
+from abmkit.score.lookalike import Lookalike, lookalike_scores
 from abmkit.score.propensity import expected_acv, predict
 from abmkit.score.signals import engagement, first_party_intent, naive, third_party_intent
 from abmkit.score.stages import buying_stage, journey_stage, opportunity_status, sales_ready
@@ -36,9 +46,12 @@ from abmkit.score.tiers import (
 from abmkit.store.models import ModelVersion
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
-from abmkit.warehouse.schemas import ACCOUNT_SCORES
+from abmkit.warehouse.schemas import ACCOUNT_SCORES, SCORE_RUNS
 
 HISTORY_KEYS = ["fit_bucket", "buying_stage", "journey_stage", "tier"]
+CORE = [c for c in ACCOUNT_SCORES.names
+        if c not in ("as_of", "tier", "cluster", "cluster_label", "scored_at")]  # fmt: skip
+"""The stored columns a refresh computes before tiers and clusters are assigned."""
 ZERO = {"intent_3p": 0.0, "intent_1p": 0.0, "topics_surging": 0, "key_page_visits": 0,
         "engagement": 0.0, "engagement_minutes": 0.0, "engaged_contacts": 0,
         "engaged_personas": 0, "open_opportunities": 0}  # fmt: skip
@@ -47,7 +60,9 @@ ZERO = {"intent_3p": 0.0, "intent_1p": 0.0, "topics_surging": 0, "key_page_visit
 @dataclass
 class RefreshResult:
     as_of: dt.datetime | None
+    mode: str = "full"  # or "incremental"
     accounts: int = 0
+    rescored: int = 0  # accounts whose scores were computed afresh (the rest kept theirs)
     changed: MergeCounts = field(default_factory=MergeCounts)
     tier_changes: int = 0
     history_rows: int = 0
@@ -69,12 +84,25 @@ def latest_data_time(wh: Warehouse) -> dt.datetime | None:
 
 
 def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
-                model: ModelVersion | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
-    """Every account with every score (tier not yet assigned), and the reasons (long form).
-    With an active propensity model, priority is its expected value: propensity × the account's
-    expected ACV; without one, the weighted mean of fit, intent and engagement."""
+                model: ModelVersion | None = None, only: ir.Table | None = None,
+                lookalike: Lookalike | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
+    """Every account (or only those whose IDs are in `only`) with every score (tier not yet
+    assigned), and the reasons (long form). With an active propensity model, priority is its
+    expected value: propensity × the account's expected ACV; without one, the weighted mean of
+    fit, intent and engagement. The lookalike score comes from `lookalike` (a model trained on
+    every account); without it, each account keeps the one it has."""
+    full = wh
+    wh = ScopedWarehouse(wh, only) if only is not None else wh
     fit, fit_reasons = fit_scores(wh, settings)
     previous = wh.table("account_scores").select("account_id", "tier")
+    if lookalike is not None and lookalike.scores is not None:
+        fit = fit.left_join(wh.stage(lookalike.scores, prefix="lookalike"), "account_id").drop(
+            "account_id_right")  # fmt: skip
+    elif lookalike is not None:
+        fit = fit.mutate(lookalike=ibis.null(idt.float64))
+    else:
+        stored = wh.table("account_scores").select("account_id", "lookalike")
+        fit = fit.left_join(stored, "account_id").drop("account_id_right")
     eng, _ = engagement(wh, settings, as_of, tiers=previous)
     parts = [fit, third_party_intent(wh, settings, as_of),
              first_party_intent(wh, settings, as_of), eng,
@@ -89,7 +117,8 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     if model is not None:
         scored = predict(wh, settings, model, as_of)
         t = t.left_join(scored, "account_id").drop("account_id_right")
-        t = t.left_join(expected_acv(wh), "account_id").drop("account_id_right")
+        # learned from every account's won deals, not only the ones being scored
+        t = t.left_join(expected_acv(full), "account_id").drop("account_id_right")
         t = t.mutate(model_version=ibis.literal(model.version))
     else:
         nothing = {"propensity": idt.float64, "model_version": idt.string,
@@ -105,9 +134,15 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
                  **{f"_c_{k}": v for k, v in contrib.items()})  # fmt: skip
     eligible, why_not = eligibility(t, settings)
     t = t.mutate(eligible=eligible, why_not=why_not)
+    t = wh.con.create_table(ibis.util.gen_name("scored"), t, temp=True)  # the reasons read it
     reasons = [fit_reasons, _intent_reasons(t), _engagement_reasons(t, settings),
                *_priority_reasons(t, settings, model),
                committee_reasons(wh, settings, as_of)]  # fmt: skip
+    if lookalike is not None and lookalike.reasons is not None:
+        reasons.append(wh.stage(lookalike.reasons, prefix="lookalike_reasons"))
+    elif lookalike is None:  # the stored ones stand, as the score does
+        stored_reasons = wh.table("score_reasons").filter(ibis._.score == "lookalike")
+        reasons.append(stored_reasons.semi_join(t, "account_id").select(*REASON_COLUMNS))
     return t, ibis.union(*reasons)
 
 
@@ -173,30 +208,83 @@ def _priority_reasons(t: ir.Table, settings: Settings,
 
 
 def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
-            model: ModelVersion | None = None) -> RefreshResult:  # fmt: skip
+            model: ModelVersion | None = None, *, incremental: bool = False,
+            identity_changed_at: dt.datetime | None = None) -> RefreshResult:  # fmt: skip
     """Score every account as of `as_of` (default: the latest data) and store what changed;
-    `model` is the active propensity model (None: priority without one)."""
-    as_of = as_of or latest_data_time(wh)
-    result = RefreshResult(as_of)
-    if as_of is None:
+    `model` is the active propensity model (None: priority without one).
+
+    `incremental`: re-score only the accounts touched by data loaded since the last refresh
+    (see `abmkit.score.incremental`); `identity_changed_at` is when identity resolution last
+    moved rows between accounts (a full refresh is needed after it)."""
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    fingerprint = settings_fingerprint(settings)
+    watermark = data_watermark(wh)
+    version = model.version if model is not None else None
+    scope = None
+    result = RefreshResult(as_of or latest_data_time(wh), mode="full")
+    if incremental:
+        if as_of is not None:
+            raise AbmError("an incremental refresh scores as of the latest data: leave out as_of")
+        previous_run = last_run(wh)
+        why = _full_needed(previous_run, fingerprint, version, identity_changed_at)
+        if why:
+            result.notes.append(f"full refresh instead of incremental: {why}")
+        else:
+            assert previous_run is not None
+            since = previous_run["watermark"]
+            scope = touched_accounts(wh, since)
+            result.mode = "incremental"
+            result.rescored = int(scope.count().execute())
+            if not result.rescored:
+                result.notes.append("nothing loaded since the last refresh touches an account")
+                result.accounts = wh.count("account_scores")
+                _record_run(wh, result, watermark, fingerprint, version, started)
+                return result
+    if result.as_of is None:
         result.notes.append("no touches or intent loaded yet: only fit is scored")
-        as_of = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        result.as_of = as_of
-    scored, reasons = score_table(wh, settings, as_of, model)
+        result.as_of = _now()
+    as_of = result.as_of
+    # The lookalike model learns from every account: trained on full refreshes only.
+    lookalike = lookalike_scores(wh, settings) if scope is None else None
+    if lookalike is not None and lookalike.note:
+        result.notes.append(lookalike.note)
+    scored, reasons = score_table(wh, settings, as_of, model, only=scope, lookalike=lookalike)
     if model is None:
         result.notes.append("no propensity model is active: priority blends fit, intent and "
                             "engagement (train one with `abm model train`)")  # fmt: skip
-    scored = wh.con.create_table(ibis.util.gen_name("scored"), scored, temp=True)
+    fresh = _temp(wh, "fresh", _core(scored.mutate(as_of=ibis.literal(as_of, idt.timestamp))))
     previous = wh.table("account_scores")
-    tiers, cuts = assign_tiers(wh, scored, previous.select("account_id", "tier"), settings)
+    kept = None
+    ranking = fresh.select("account_id", "priority", "eligible")
+    if scope is not None:  # everyone else keeps their scores, and competes for tiers with them
+        kept = previous.anti_join(scope, "account_id").semi_join(wh.table("accounts"),
+                                                                 "account_id")  # fmt: skip
+        eligible, why_not = eligibility(kept, settings)
+        kept = _temp(wh, "kept", _core(kept.mutate(eligible=eligible, why_not=why_not)))
+        ranking = ibis.union(ranking, kept.select("account_id", "priority", "eligible"))
+    tiers, cuts = assign_tiers(wh, ranking, previous.select("account_id", "tier"), settings)
+    tiers = _temp(wh, "tiers", tiers)
     result.tiers = cuts
-    final = scored.left_join(tiers, "account_id").drop("account_id_right")
-    final = final.left_join(_tier2_clusters(wh, final, settings), "account_id").drop(
-        "account_id_right")  # fmt: skip
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    stamped = final.mutate(as_of=ibis.literal(as_of, idt.timestamp),
-                           scored_at=ibis.literal(now, idt.timestamp))  # fmt: skip
-    final = wh.con.create_table(ibis.util.gen_name("final"), stamped, temp=True)
+    result.accounts = int(tiers.count().execute())
+    if scope is None:
+        result.rescored = result.accounts
+    clusters = _tier2_clusters(wh, tiers, fresh, kept, scope, settings)
+    now = _now()
+
+    def placed(rows: ir.Table) -> ir.Table:
+        t = rows.left_join(tiers, "account_id").drop("account_id_right")
+        t = t.left_join(clusters, "account_id").drop("account_id_right")
+        return t.mutate(scored_at=ibis.literal(now, idt.timestamp))
+
+    final = placed(fresh)
+    if kept is not None:  # of the others, only those whose tier or cluster moved are written
+        moved = placed(kept).join(previous.select("account_id", _t="tier", _c="cluster",
+                                                  _l="cluster_label"), "account_id")  # fmt: skip
+        moved = moved.filter(~moved.tier.identical_to(moved._t)
+                             | ~moved.cluster.identical_to(moved._c)
+                             | ~moved.cluster_label.identical_to(moved._l))  # fmt: skip
+        final = ibis.union(final, moved.drop("_t", "_c", "_l"))
+    final = _temp(wh, "final", final)
     compare = [c for c in ACCOUNT_SCORES.names if c not in ("account_id", "scored_at", "as_of")]
     # Floats rounded, so that sums taken in a different order (parallel aggregation) do not
     # count as changes when nothing changed.
@@ -205,13 +293,16 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     plan = plan_upsert(wh, "account_scores", rows, "account_id", compare)
     keyed = reasons.mutate(reason_id=reasons.account_id + "|" + reasons.score + "|"
                            + reasons.factor)  # fmt: skip
-    keyed = wh.con.create_table(ibis.util.gen_name("reasons"), keyed, temp=True)
+    keyed = _temp(wh, "reasons", keyed)
     reason_plan = plan_upsert(wh, "score_reasons", keyed, "reason_id",
                               ["account_id", "score", "factor", "points", "reason"])  # fmt: skip
-    changes = _tier_changes(final, previous, cuts, settings, as_of, now)
+    changes = _tier_changes(final, previous, cuts, settings, now)
     history = _history_rows(wh, final, now)
-    gone_scores = previous.anti_join(final, "account_id").select("account_id")
-    gone_reasons = wh.table("score_reasons").anti_join(keyed, "reason_id").select("reason_id")
+    stored_reasons = wh.table("score_reasons")
+    if scope is not None:
+        stored_reasons = stored_reasons.semi_join(scope, "account_id")
+    gone_scores = previous.anti_join(wh.table("accounts"), "account_id").select("account_id")
+    gone_reasons = stored_reasons.anti_join(keyed, "reason_id").select("reason_id")
     gone = [ibis.util.gen_name("gone") for _ in range(2)]
     for name, ids in zip(gone, (gone_scores, gone_reasons), strict=True):
         wh.con.create_table(name, ids, temp=True)
@@ -225,20 +316,77 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
         history_rows = int(history.count().execute())
         if history_rows:
             wh.con.insert("score_history", history)
-    result.accounts = int(final.count().execute())
-    result.changed = plan.counts.get(None, MergeCounts())
-    result.tier_changes = changes.num_rows
-    result.history_rows = history_rows
+        result.changed = plan.counts.get(None, MergeCounts())
+        result.tier_changes = changes.num_rows
+        result.history_rows = history_rows
+        _record_run(wh, result, watermark, fingerprint, version, started)
     return result
 
 
-def _tier2_clusters(wh: Warehouse, final: ir.Table, settings: Settings) -> ir.Table:
-    """(account_id, cluster, cluster_label) of the Tier 2 accounts."""
+def _temp(wh: Warehouse, prefix: str, t: ir.Table) -> ir.Table:
+    """`t` computed once into a temporary table."""
+    return wh.con.create_table(ibis.util.gen_name(prefix), t, temp=True)
+
+
+def _core(t: ir.Table) -> ir.Table:
+    """The columns scored before tiers, typed as stored, with eligibility and its reason."""
+    return t.select(*[t[c].cast(ACCOUNT_SCORES[c]).name(c) for c in (*CORE, "as_of")],
+                    "eligible", "why_not")  # fmt: skip
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _full_needed(previous: dict | None, fingerprint: str, version: str | None,
+                 identity_changed_at: dt.datetime | None) -> str | None:  # fmt: skip
+    """Why an incremental refresh cannot be exact now (None: it can)."""
+    if previous is None:
+        return "no earlier refresh to start from"
+    if previous["watermark"] is None:
+        return "the last refresh saw no loaded data"
+    if previous["settings_hash"] != fingerprint:
+        return "the scoring settings changed since the last refresh (they apply to everyone)"
+    if previous["model_version"] != version:
+        return "the active propensity model changed since the last refresh"
+    if identity_changed_at is not None and identity_changed_at >= previous["started_at"]:
+        return "identity resolution moved rows between accounts since the last refresh"
+    return None
+
+
+def _record_run(wh: Warehouse, r: RefreshResult, watermark: dt.datetime | None,
+                fingerprint: str, version: str | None, started: dt.datetime) -> None:  # fmt: skip
+    row = {"run_id": uuid.uuid4().hex, "mode": r.mode, "as_of": r.as_of, "watermark": watermark,
+           "settings_hash": fingerprint, "model_version": version, "accounts": r.accounts,
+           "rescored": r.rescored, "inserted": r.changed.inserted, "updated": r.changed.updated,
+           "tier_changes": r.tier_changes, "started_at": started, "finished_at": _now(),
+           "note": "; ".join(r.notes) or None}  # fmt: skip
+    table = pa.Table.from_pylist([row], schema=SCORE_RUNS.to_pyarrow())
+    wh.con.insert("score_runs", wh.stage(table, prefix="run"))
+
+
+def _tier2_clusters(wh: Warehouse, tiers: ir.Table, fresh: ir.Table, kept: ir.Table | None,
+                    scope: ir.Table | None, settings: Settings) -> ir.Table:  # fmt: skip
+    """(account_id, cluster, cluster_label) of the Tier 2 accounts, grouped afresh; an
+    incremental refresh keeps the stored clusters when Tier 2 has the same members and none of
+    them was re-scored (grouping the same accounts again gives the same clusters)."""
+    members = tiers.filter(tiers.tier == 2).select("account_id")
+    stored = wh.table("account_scores")
+    if scope is not None:
+        before = stored.filter(stored.tier == 2).select("account_id")
+        moved = ibis.union(members.anti_join(before, "account_id"),
+                           before.anti_join(members, "account_id"),
+                           members.semi_join(scope, "account_id"))  # fmt: skip
+        if int(moved.count().execute()) == 0:
+            return stored.filter(stored.tier == 2).select("account_id", "cluster",
+                                                          "cluster_label")  # fmt: skip
+    topics = fresh.select("account_id", "top_topics")
+    if kept is not None:
+        topics = ibis.union(topics, kept.select("account_id", "top_topics"))
     acc = wh.table("accounts").select("account_id", "industry", "employees", "country",
                                       "technologies")  # fmt: skip
-    members = final.filter(final.tier == 2).select("account_id", "top_topics").join(
-        acc, "account_id")  # fmt: skip
-    return wh.stage(cluster_accounts(members.to_pandas(), settings), prefix="clusters")
+    frame = members.join(topics, "account_id").join(acc, "account_id").to_pandas()
+    return wh.stage(cluster_accounts(frame, settings), prefix="clusters")
 
 
 def _delete_missing(wh: Warehouse, table: str, key: str, gone: str) -> None:
@@ -249,16 +397,16 @@ def _delete_missing(wh: Warehouse, table: str, key: str, gone: str) -> None:
 
 
 def _tier_changes(final: ir.Table, previous: ir.Table, cuts: list[TierCut], settings: Settings,
-                  as_of: dt.datetime, now: dt.datetime) -> pa.Table:  # fmt: skip
+                  now: dt.datetime) -> pa.Table:  # fmt: skip
     prev = previous.select(_pid="account_id", from_tier="tier")
     t = final.left_join(prev, final.account_id == prev._pid).drop("_pid")
     moved = t.filter(~t.tier.identical_to(t.from_tier))
-    rows = moved.select("account_id", "from_tier", "priority", "tier_rank", "eligible",
+    rows = moved.select("account_id", "as_of", "from_tier", "priority", "tier_rank", "eligible",
                         "why_not", to_tier=moved.tier).to_pyarrow().to_pylist()  # fmt: skip
     by_tier = {c.tier: c for c in cuts}
     return pa.table({
         "account_id": pa.array([r["account_id"] for r in rows], pa.string()),
-        "as_of": pa.array([as_of] * len(rows), pa.timestamp("us")),
+        "as_of": pa.array([r["as_of"] for r in rows], pa.timestamp("us")),
         "from_tier": pa.array([r["from_tier"] for r in rows], pa.int64()),
         "to_tier": pa.array([r["to_tier"] for r in rows], pa.int64()),
         "reason": pa.array([change_reason(r, by_tier, settings) for r in rows], pa.string()),

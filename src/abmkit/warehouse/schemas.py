@@ -171,7 +171,7 @@ ACCOUNT_SCORES = ibis.schema(
      "engagement_minutes": F, "engaged_contacts": I, "engaged_personas": I,
      "open_opportunities": I, "propensity": F, "model_version": S, "priority": F,
      "buying_stage": S, "journey_stage": S, "sales_ready": B, "tier": I, "scored_at": T,
-     "cluster": I, "cluster_label": S}
+     "cluster": I, "cluster_label": S, "lookalike": F}
 )  # fmt: skip
 """One row per account: its current scores (rewritten only where something changed)."""
 
@@ -191,6 +191,14 @@ TIER_CHANGES = ibis.schema(
 )  # fmt: skip
 """Every tier change with its reason."""
 
+SCORE_RUNS = ibis.schema(
+    {"run_id": S, "mode": S, "as_of": T, "watermark": T, "settings_hash": S,
+     "model_version": S, "accounts": I, "rescored": I, "inserted": I, "updated": I,
+     "tier_changes": I, "started_at": T, "finished_at": T, "note": S}
+)  # fmt: skip
+"""One row per refresh: full or incremental, what it saw (the latest `loaded_at` of the source
+tables: the next incremental refresh starts after it) and what it changed."""
+
 SYSTEM: dict[str, ibis.Schema] = {
     "attributes": ATTRIBUTES,
     "loads": LOADS,
@@ -200,4 +208,5 @@ SYSTEM: dict[str, ibis.Schema] = {
     "score_reasons": SCORE_REASONS,
     "score_history": SCORE_HISTORY,
     "tier_changes": TIER_CHANGES,
+    "score_runs": SCORE_RUNS,
 }

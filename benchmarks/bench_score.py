@@ -1,0 +1,525 @@
+"""Full score refresh (`abm score`) of abmkit against plain pandas, at 10k × 1M and 100k × 10M.
+
+Run from the repository root: ``.venv/bin/python benchmarks/bench_score.py [--quick]``.
+
+For each size the market of ``bench_ingest`` (same cache, same seed) is loaded once, untimed, into
+a scored-ready workspace next to it (``<data-dir>/<size>_seed7/workspace-score``): the demo's
+settings (``abmkit.demo``: its mappings, ICP and relevant topics), every table ingested in the
+demo's order, then ``Abm.relink()``. Each measurement then runs in a fresh subprocess on a copy
+of that workspace, so its peak resident memory (``ru_maxrss``, DuckDB's threads included) is its
+own:
+
+* **abmkit, first refresh** — ``Abm.score()`` timed on the copy, whose ``account_scores`` is
+  empty: every account scored, reasons, history, tier changes and Tier 2 clusters written.
+* **abmkit, again** — a new process, ``Abm.score()`` once more with no new data: it must report
+  0 rows inserted or updated.
+* **pandas** — ``benchmarks/pandas_score.py``: the same scores in pandas + numpy, from reading
+  the warehouse file to a parquet file of one row per account (see that module).
+* **abmkit, incremental** — a hook for ``Abm.score(incremental=True)``: one touch (a meeting of a
+  known contact, at the time of the latest touch so that ``as_of`` stays) is ingested untimed,
+  then the incremental refresh is timed, then a full refresh (untimed) must change nothing. Until
+  ``Abm.score`` takes ``incremental``, the run is reported as skipped.
+
+Agreement: every account's stored ``account_scores`` row is compared with the pandas row. Each
+numeric column must agree within 0.01 once both are rounded to 2 decimals (and be empty for the
+same accounts); buckets, stages, exclusions, surging topics and sales-ready must be equal, and
+the tiers must hold the same number of accounts. Writes ``benchmarks/results/score.json``; exits
+non-zero on a crash or a disagreement. Targets (the issue): the first refresh at 100k × 10M in
+≤ 30 s, under 4 GB peak, and ≥ 5× faster than pandas; PASS/MISS is printed for every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench_ingest import (
+    DEFAULT_DATA,
+    SIZES,
+    label,
+    machine,
+    market_dir,
+    market_info,
+    peak_rss_mb,
+    run_child,
+    touch_files,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "score.json"
+PANDAS = Path(__file__).with_name("pandas_score.py")
+WORKSPACE = "workspace-score"
+SCORE_SIZES, QUICK = ["10kx1M", "100kx10M"], ["10kx1M"]
+TIME_TARGET_S, MEMORY_TARGET_MB, SPEEDUP_TARGET = 30.0, 4096.0, 5.0
+NUMERIC = ["fit", "intent", "intent_3p", "intent_1p", "momentum_3p", "momentum_1p",
+           "topics_surging", "key_page_visits", "engagement", "engagement_minutes",
+           "engaged_contacts", "engaged_personas", "open_opportunities", "priority"]  # fmt: skip
+EXACT = ["fit_bucket", "fit_excluded", "top_topics", "buying_stage", "journey_stage",
+         "sales_ready", "as_of"]  # fmt: skip
+TOLERANCE = 0.01  # after rounding both sides to 2 decimals
+
+
+@dataclass
+class Run:
+    """One measurement of one size: an engine refreshing every account's scores."""
+
+    size: str
+    engine: str
+    phase: str
+    seconds: float | None
+    peak_rss_mb: float
+    accounts: int = 0
+    detail: dict = field(default_factory=dict)
+
+
+# --- the scored-ready workspace ---------------------------------------------------------------
+
+
+def market_files(folder: Path) -> dict[str, list[Path]]:
+    """The files of a cached market, per kind of LOAD_PLAN (intent weeks in date order)."""
+    single = {k: [folder / f"{k}.csv"] for k in ("accounts", "contacts", "campaigns",
+                                                 "opportunities", "ip_ranges")}  # fmt: skip
+    return single | {"intent": sorted((folder / "intent").glob("*.csv")),
+                     "touches": touch_files(folder)}  # fmt: skip
+
+
+def prepare_child(market: Path, workspace: Path) -> dict:
+    """Runs inside a fresh process: a workspace with the demo's settings and every table of the
+    market ingested and linked (nothing scored yet)."""
+    from abmkit.app import Abm
+    from abmkit.config.settings import Settings
+    from abmkit.config.workspace import init_workspace
+    from abmkit.demo import DEMO_MAPPINGS, DEMO_SCORING, LOAD_PLAN
+    from abmkit.errors import InputError
+
+    shutil.rmtree(workspace, ignore_errors=True)
+    settings = Settings.model_validate({"ingest": {"mappings": DEMO_MAPPINGS}} | DEMO_SCORING)
+    init_workspace(workspace, settings=settings)
+    files = market_files(market)
+    clock = time.perf_counter()
+    counts = {}
+    with Abm.open(workspace) as abm:
+        for table, kind, preset in LOAD_PLAN:
+            results = abm.ingest(table, files[kind], preset=preset)
+            bad = [r for r in results if isinstance(r, InputError)]
+            if bad:
+                raise SystemExit(f"abmkit rejected a {table} file: {bad[0]}")
+            counts[table] = abm.warehouse.count(table)
+        abm.relink()
+    return {"counts": counts, "seconds": round(time.perf_counter() - clock, 1),
+            "prepared": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
+
+
+def scored_ready(market: Path) -> Path:
+    """The cached scored-ready workspace of a market, prepared (untimed) the first time."""
+    workspace = market / WORKSPACE
+    marker = workspace / "prepared.json"
+    if not marker.exists():
+        print(f"[prepare] {market.name}: ingesting every table into {workspace} …", flush=True)
+        out = run_child([__file__, "--child", "prepare", "--market", str(market),
+                         "--workspace", str(workspace)])  # fmt: skip
+        marker.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"[prepare]   {out['seconds']}s: {out['counts']}", flush=True)
+    return workspace
+
+
+# --- the abmkit children ----------------------------------------------------------------------
+
+
+def refresh_child(workspace: Path, phase: str) -> dict:
+    """Runs inside a fresh process: one timed `Abm.score()` (phase first: on empty scores)."""
+    from abmkit.app import Abm
+
+    with Abm.open(workspace) as abm:
+        stored = abm.warehouse.count("account_scores")
+        if phase == "first" and stored:
+            raise SystemExit(f"{workspace}: account_scores holds {stored} rows, expected none")
+        clock = time.perf_counter()
+        result = abm.score()
+        seconds = time.perf_counter() - clock
+    return refresh_summary(result) | {"seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def refresh_summary(result) -> dict:
+    changed = result.changed
+    return {"accounts": result.accounts, "as_of": str(result.as_of),
+            "inserted": changed.inserted, "updated": changed.updated,
+            "unchanged": changed.unchanged, "tier_changes": result.tier_changes,
+            "history_rows": result.history_rows, "notes": result.notes,
+            "mode": getattr(result, "mode", "full"), "rescored": getattr(result, "rescored", None),
+            "tiers": {c.tier: c.filled for c in result.tiers}}  # fmt: skip
+
+
+# ---- (d) incremental refresh: the hook -------------------------------------------------------
+# Until `Abm.score(incremental=True)` exists, this child reports itself as skipped, so the
+# benchmark runs before and after it lands. With it: one new touch is ingested (untimed), the
+# incremental refresh is timed, and a full refresh afterwards must change nothing.
+
+
+def incremental_child(workspace: Path) -> dict:
+    """Runs inside a fresh process, on a workspace already scored."""
+    from abmkit.app import Abm
+    from abmkit.errors import InputError
+
+    if "incremental" not in inspect.signature(Abm.score).parameters:
+        return {"skipped": "Abm.score has no `incremental` keyword yet",
+                "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    with Abm.open(workspace) as abm:
+        touch = one_touch(abm)
+        account_id = touch.pop("_account_id")
+        path = workspace / "one_touch.csv"
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(touch))
+            writer.writeheader()
+            writer.writerow(touch)
+        clock = time.perf_counter()
+        loaded = abm.ingest("touches", [path])
+        ingest_seconds = time.perf_counter() - clock
+        if isinstance(loaded[0], InputError) or loaded[0].inserted != 1:
+            raise SystemExit(f"the one new touch was not inserted: {loaded[0]}")
+        t = abm.warehouse.table("touches")
+        new = (t.email == touch["email"]) & (t.kind == "meeting") & (t.source == touch["source"])
+        linked = t.filter(new).account_id.to_pyarrow().to_pylist()
+        if linked != [account_id]:
+            raise SystemExit(f"the new touch was linked to {linked}, expected [{account_id}]")
+        clock = time.perf_counter()
+        result = abm.score(incremental=True)  # type: ignore[call-arg]
+        seconds = time.perf_counter() - clock
+        clock = time.perf_counter()
+        check = abm.score()  # not the measure: a full refresh must find nothing left to change
+        check_seconds = time.perf_counter() - clock
+    return refresh_summary(result) | {
+        "seconds": seconds, "ingest_seconds": ingest_seconds, "touch": touch,
+        "account_id": account_id,
+        "full_after": {"inserted": check.changed.inserted, "updated": check.changed.updated,
+                       "seconds": check_seconds},
+        "peak_rss_mb": peak_rss_mb(),
+    }  # fmt: skip
+
+
+def one_touch(abm) -> dict:
+    """A meeting with a known contact whose persona weighs in engagement, at the time of the
+    latest touch: `as_of` stays where it was, so only that account's signals move (a later time
+    would move `as_of` and with it every account's decayed signals)."""
+    from abmkit.resolve.personas import persona_of
+
+    wh, weights = abm.warehouse, abm.settings.engagement.persona_weights
+    latest = wh.table("touches").ts.max().execute()
+    c = wh.table("contacts")
+    people = c.filter(c.email.notnull() & c.account_id.notnull()).order_by("contact_id")
+    for row in people.limit(500).to_pyarrow().to_pylist():
+        found = row["persona"] or getattr(persona_of(row["title"], abm.settings.personas),
+                                          "persona", "none")  # fmt: skip
+        if weights.get(found, 1.0) > 0:
+            when = latest.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {"ts": when, "email": row["email"], "channel": "sales", "kind": "meeting",
+                    "source": "bench_score", "_account_id": row["account_id"]}  # fmt: skip
+    raise SystemExit("no contact with a weighted persona among the first 500")
+
+
+# --- agreement --------------------------------------------------------------------------------
+
+
+def stored_scores(workspace: Path):
+    """abmkit's account_scores of a workspace, as a pandas DataFrame."""
+    import duckdb
+
+    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.sql("SELECT * FROM account_scores").df()
+    finally:
+        con.close()
+
+
+def agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
+    """Per column, how far abmkit's stored scores (`ours`) are from pandas' (`theirs`)."""
+    import numpy as np
+
+    problems: list[str] = []
+    a, p = ours.set_index("account_id"), theirs.set_index("account_id")
+    if set(a.index) != set(p.index):
+        only = sorted(set(a.index) ^ set(p.index))[:3]
+        problems.append(f"{size}: different accounts ({len(a)} vs {len(p)}), e.g. {only}")
+    p = p.reindex(a.index)
+    report: dict = {"accounts": len(a), "columns": {}}
+    for col in NUMERIC:
+        x, y = a[col].astype("float64").round(2), p[col].astype("float64").round(2)
+        diff = (x - y).abs().to_numpy()
+        one_null = (x.isna() != y.isna()).to_numpy()
+        bad = one_null | (np.nan_to_num(diff) >= TOLERANCE - 1e-9)
+        entry = {"max_abs_diff": float(np.nanmax(diff)) if (~np.isnan(diff)).any() else 0.0,
+                 "null_mismatches": int(one_null.sum()), "differing": int(bad.sum())}  # fmt: skip
+        if bad.any():
+            worst = int(np.argmax(np.where(one_null, np.inf, np.nan_to_num(diff))))
+            aid = a.index[worst]
+            entry["example"] = {"account_id": aid, "abmkit": _plain(a[col].iloc[worst]),
+                                "pandas": _plain(p[col].iloc[worst])}  # fmt: skip
+            problems.append(f"{size}: {col} differs for {entry['differing']:,} accounts, e.g. "
+                            f"{aid}: abmkit {entry['example']['abmkit']} vs pandas "
+                            f"{entry['example']['pandas']}")  # fmt: skip
+        report["columns"][col] = entry
+    for col in EXACT:
+        x, y = a[col].astype("string"), p[col].astype("string")
+        bad = ~((x == y).fillna(False) | (x.isna() & y.isna()))
+        entry = {"differing": int(bad.sum())}
+        if bad.any():
+            aid = bad[bad].index[0]
+            entry["example"] = {"account_id": aid, "abmkit": _plain(a.at[aid, col]),
+                                "pandas": _plain(p.at[aid, col])}  # fmt: skip
+            problems.append(f"{size}: {col} differs for {entry['differing']:,} accounts, e.g. "
+                            f"{aid}: abmkit {entry['example']['abmkit']!r} vs pandas "
+                            f"{entry['example']['pandas']!r}")  # fmt: skip
+        report["columns"][col] = entry
+    counts = {name: _tier_counts(df["tier"]) for name, df in (("abmkit", a), ("pandas", p))}
+    report["tiers"] = counts
+    report["accounts_in_another_tier"] = int(
+        (a["tier"].fillna(0).astype(int) != p["tier"].fillna(0).astype(int)).sum()
+    )
+    if counts["abmkit"] != counts["pandas"]:
+        problems.append(f"{size}: tier counts abmkit {counts['abmkit']} vs pandas "
+                        f"{counts['pandas']}")  # fmt: skip
+    return report, problems
+
+
+def _tier_counts(tier) -> dict[str, int]:
+    values = tier.fillna(0).astype(int).value_counts().sort_index()
+    return {("untiered" if k == 0 else f"tier {k}"): int(n) for k, n in values.items()}
+
+
+def _plain(value):
+    """A value of a DataFrame cell as plain JSON (None for missing)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value if isinstance(value, (int, float, bool, str)) else str(value)
+
+
+# --- driving the children ---------------------------------------------------------------------
+
+
+def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, list[str]]:
+    """The four runs of one size on a fresh copy of its scored-ready workspace."""
+    source = scored_ready(market)
+    workspace = scratch / size / "workspace"
+    shutil.rmtree(workspace.parent, ignore_errors=True)
+    shutil.copytree(source, workspace)
+    runs, problems = [], []
+    for phase in ("first", "again"):
+        print(f"[run] {size} abmkit {PHASES[phase]} …", flush=True)
+        out = run_child([__file__, "--child", phase, "--workspace", str(workspace)])
+        runs.append(_run(size, "abmkit", phase, out))
+    again = runs[-1].detail
+    if again["inserted"] or again["updated"]:
+        problems.append(f"{size}: a refresh with no new data changed {again['inserted']} + "
+                        f"{again['updated']} rows")  # fmt: skip
+    print(f"[run] {size} pandas …", flush=True)
+    parquet = scratch / size / "pandas_scores.parquet"
+    out = run_child([str(PANDAS), "--workspace", str(workspace), "--out", str(parquet)])
+    runs.append(_run(size, "pandas", "first", out))
+    import pandas as pd
+
+    report, found = agreement(size, stored_scores(workspace), pd.read_parquet(parquet))
+    problems += found
+    print(f"[check] {size}: {len(found)} disagreement(s); tiers {report['tiers']['abmkit']}",
+          flush=True)  # fmt: skip
+    print(f"[run] {size} abmkit {PHASES['incremental']} …", flush=True)
+    out, error = attempt([__file__, "--child", "incremental", "--workspace", str(workspace)])
+    if error:
+        problems.append(f"{size}: the incremental refresh crashed: {error}")
+    elif "skipped" in out:
+        print(f"[run]   skipped: {out['skipped']}", flush=True)
+    else:
+        runs.append(_run(size, "abmkit", "incremental", out))
+        after = out["full_after"]
+        print(f"[run]   mode {out['mode']}, {out['rescored']} account(s) re-scored; "
+              f"a full refresh after it: {after['seconds']:.1f}s, changed "
+              f"{after['inserted'] + after['updated']}", flush=True)  # fmt: skip
+        if out["mode"] != "incremental":
+            print(f"[run]   (ran as {out['mode']}: {'; '.join(out['notes'])})", flush=True)
+        if after["inserted"] or after["updated"]:
+            problems.append(f"{size}: after the incremental refresh a full one still changed "
+                            f"{after['inserted']} + {after['updated']} rows")  # fmt: skip
+    shutil.rmtree(workspace.parent, ignore_errors=True)
+    return runs, report, problems
+
+
+def attempt(args: list[str]) -> tuple[dict, str | None]:
+    """Run a child that may fail without stopping the benchmark: (its result, None) or ({}, the
+    last line of its error output)."""
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        return {}, last_error(proc.stderr) or f"exit code {proc.returncode}"
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def last_error(stderr: str) -> str:
+    """The last exception of a traceback with the lines that follow it, on one line."""
+    lines = stderr.rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    if not starts:
+        return lines[-1].strip() if lines else ""
+    return " ".join(line.strip() for line in lines[starts[-1] : starts[-1] + 5])
+
+
+def _run(size: str, engine: str, phase: str, out: dict) -> Run:
+    run = Run(size, engine, phase, out.pop("seconds"), out.pop("peak_rss_mb"),
+              out.get("accounts", 0), out)  # fmt: skip
+    changed = (f", inserted {out['inserted']:,}, updated {out['updated']:,}"
+               if "inserted" in out else "")  # fmt: skip
+    print(f"[run]   {run.seconds:.1f}s, peak {run.peak_rss_mb:,.0f} MB, "
+          f"{run.accounts:,} accounts{changed}", flush=True)  # fmt: skip
+    return run
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+PHASES = {"first": "first refresh", "again": "again, no new data",
+          "incremental": "incremental, 1 new touch"}  # fmt: skip
+
+
+def ratio(runs: list[Run], run: Run) -> float | None:
+    """How many times faster than pandas (pandas seconds ÷ this run's seconds)."""
+    other = next((r for r in runs if (r.size, r.engine) == (run.size, "pandas")), None)
+    return other.seconds / run.seconds if other and other.seconds and run.seconds else None
+
+
+def print_table(runs: list[Run]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Full score refresh (abm score) against plain pandas")
+    for name in ("size", "engine", "run", "seconds", "peak RSS (MB)", "pandas ÷ abmkit",
+                 "accounts", "inserted", "updated"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("size", "engine", "run") else "right")
+    for run in runs:
+        r = ratio(runs, run) if run.engine != "pandas" else None
+        d = run.detail
+        table.add_row(label(run.size), run.engine, PHASES[run.phase], f"{run.seconds:.1f}",
+                      f"{run.peak_rss_mb:,.0f}", f"{r:.2f}×" if r else "", f"{run.accounts:,}",
+                      f"{d['inserted']:,}" if "inserted" in d else "",
+                      f"{d['updated']:,}" if "updated" in d else "")  # fmt: skip
+    Console(width=max(Console().width, 120)).print(table)
+
+
+def targets(runs: list[Run]) -> list[dict]:
+    """PASS/MISS of the issue's targets for abmkit's first refresh of every size."""
+    verdicts = []
+    for run in (r for r in runs if (r.engine, r.phase) == ("abmkit", "first")):
+        r = ratio(runs, run)
+        verdicts.append({"target": f"first refresh ≤ {TIME_TARGET_S:g} s", "size": run.size,
+                         "value": round(run.seconds, 1),
+                         "pass": run.seconds <= TIME_TARGET_S})  # fmt: skip
+        verdicts.append({"target": f"peak RSS < {MEMORY_TARGET_MB:,.0f} MB", "size": run.size,
+                         "value": round(run.peak_rss_mb),
+                         "pass": run.peak_rss_mb < MEMORY_TARGET_MB})  # fmt: skip
+        if r is not None:
+            verdicts.append({"target": f"≥ {SPEEDUP_TARGET:g}× pandas", "size": run.size,
+                             "value": round(r, 2), "pass": r >= SPEEDUP_TARGET})  # fmt: skip
+    return verdicts
+
+
+def write_results(path: Path, runs: list[Run], markets: dict, checks: dict, problems: list[str],
+                  complete: bool = False) -> None:  # fmt: skip
+    rows = [asdict(r) | {"pandas_over_abmkit": round(x, 3) if (x := ratio(runs, r))
+                         and r.engine != "pandas" else None} for r in runs]  # fmt: skip
+    doc = {"benchmark": "score", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "machine": machine(), "markets": markets, "runs": rows, "agreement": checks,
+           "targets": targets(runs), "mismatches": problems, "complete": complete}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    print(f"wrote {path}{'' if complete else ' (partial)'}", flush=True)
+
+
+def markdown(path: Path) -> str:
+    """The results in `path` as the Markdown table of benchmarks/README.md."""
+    doc = json.loads(path.read_text())
+    lines = ["| size | engine | run | seconds | peak RSS (MB) | pandas ÷ abmkit |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]  # fmt: skip
+    for r in doc["runs"]:
+        x = r.get("pandas_over_abmkit")
+        lines.append(f"| {label(r['size'])} | {r['engine']} | {PHASES[r['phase']]} | "
+                     f"{r['seconds']:.1f} | {r['peak_rss_mb']:,.0f} | "
+                     f"{f'{x:.2f}×' if x else ''} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="only 10k accounts × 1M touches")
+    p.add_argument("--sizes", help=f"comma-separated sizes among {', '.join(SIZES)} "
+                   f"(default {','.join(SCORE_SIZES)})")  # fmt: skip
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="cache of markets")
+    p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="write the markets and their scored-ready workspaces and stop")  # fmt: skip
+    p.add_argument("--markdown", action="store_true", help="print --out as a Markdown table")
+    p.add_argument("--child", choices=["prepare", "first", "again", "incremental"],
+                   help=argparse.SUPPRESS)  # fmt: skip
+    p.add_argument("--market", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def child(args: argparse.Namespace) -> dict:
+    if args.child == "prepare":
+        return prepare_child(args.market, args.workspace)
+    if args.child == "incremental":
+        return incremental_child(args.workspace)
+    return refresh_child(args.workspace, args.child)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.child:
+        print(json.dumps(child(args), default=str))
+        return 0
+    if args.markdown:
+        print(markdown(args.out))
+        return 0
+    sizes = QUICK if args.quick else (args.sizes.split(",") if args.sizes else SCORE_SIZES)
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        raise SystemExit(f"unknown size(s) {unknown}; choose among {list(SIZES)}")
+    markets = {s: market_dir(args.data_dir, s) for s in sizes}
+    for folder in markets.values():
+        scored_ready(folder)
+    if args.prepare_only:
+        return 0
+    runs: list[Run] = []
+    checks: dict = {}
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="abmkit-bench-score-") as scratch:
+        for size, folder in markets.items():
+            size_runs, checks[size], found = measure(size, folder, Path(scratch))
+            runs += size_runs
+            problems += found
+            done = {s: market_info(markets[s]) for s in checks}
+            write_results(args.out, runs, done, checks, problems)  # partial results
+    print_table(runs)
+    for v in targets(runs):
+        print(f"{'PASS' if v['pass'] else 'MISS'}  {v['target']}  [{label(v['size'])}]: "
+              f"{v['value']}")  # fmt: skip
+    for problem in problems:
+        print(f"MISMATCH  {problem}")
+    write_results(args.out, runs, {s: market_info(f) for s, f in markets.items()}, checks,
+                  problems, complete=True)  # fmt: skip
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""`abm score --incremental`: only the accounts touched by new data are re-scored, and the result
+is what a full refresh would store. Real warehouses, the real simulator and ingest path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from abmkit.app import Abm
+from abmkit.config.workspace import init_workspace
+from abmkit.demo import run_demo
+from conftest import ok, rows_of, write_csv
+from test_score import AS_OF, PRICING, market, scores, when
+
+TOUCH_HEADER = ["timestamp", "email", "domain", "kind", "url"]
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory) -> Path:
+    """A simulated market of 400 accounts, loaded and fully scored by `abm demo`."""
+    ws = tmp_path_factory.mktemp("incremental") / "ws"
+    run_demo(ws, accounts=400, months=6, seed=5)
+    return ws
+
+
+@pytest.fixture
+def ws(demo_ws, tmp_path) -> Path:
+    """A private copy of the demo workspace, so each test starts from the same scores."""
+    copy = tmp_path / "ws"
+    shutil.copytree(demo_ws, copy, ignore=shutil.ignore_patterns("market"))
+    return copy
+
+
+def _stored(abm: Abm) -> dict[str, list]:
+    """Scores and reasons as stored, without the time each row was written."""
+    rows = {t: rows_of(abm, t) for t in ("account_scores", "score_reasons")}
+    for r in rows["account_scores"]:
+        r.pop("scored_at")
+    return {t: sorted(sorted((k, str(v)) for k, v in r.items()) for r in rs)
+            for t, rs in rows.items()}  # fmt: skip
+
+
+def _pick(abm: Abm, n: int) -> list[dict]:
+    acc = abm.warehouse.table("accounts")
+    picked = acc.filter(acc.domain.notnull()).order_by("account_id").limit(n)
+    return picked.select("account_id", "domain").to_pyarrow().to_pylist()
+
+
+def test_incremental_rescores_the_touched_accounts_as_a_full_refresh_would(ws, tmp_path):
+    with Abm.open(ws) as abm:
+        latest = abm.warehouse.table("touches").ts.max().execute()
+        week = abm.warehouse.table("intent").week.max().execute()
+        picked = _pick(abm, 4)
+        # New rows at or before the latest moment, so `as_of` (the latest data) stays put and
+        # the accounts not touched keep exactly the scores a full refresh would give them.
+        stamp = (latest - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+        touches = [[stamp, "", a["domain"], kind, PRICING]
+                   for a in picked[:3] for kind in ("web_visit", "meeting")]  # fmt: skip
+        ok(abm.ingest("touches", [write_csv(tmp_path / "t.csv", TOUCH_HEADER, touches)])[0])
+        intent = [[str(week), picked[3]["domain"], "data warehousing", "91"]]
+        ok(abm.ingest("intent", [write_csv(tmp_path / "i.csv", ["week", "domain", "topic",
+                                                                "score"], intent)])[0])  # fmt: skip
+        before = {r["account_id"]: r for r in rows_of(abm, "account_scores")}
+        result = abm.score(incremental=True)
+        assert result.mode == "incremental" and result.rescored == 4
+        assert result.accounts == len(before)
+        after = {r["account_id"]: r for r in rows_of(abm, "account_scores")}
+        for a in picked[:3]:
+            assert after[a["account_id"]]["engagement"] > before[a["account_id"]]["engagement"]
+        assert after[picked[3]["account_id"]]["intent_3p"] >= before[picked[3]["account_id"]][
+            "intent_3p"]  # fmt: skip
+        untouched = set(before) - {a["account_id"] for a in picked}
+        placed = ("tier", "cluster", "cluster_label")
+        moved = {k for k in untouched if any(after[k][c] != before[k][c] for c in placed)}
+        assert all(after[k]["scored_at"] == before[k]["scored_at"] for k in untouched - moved)
+        incremental = _stored(abm)
+        full = abm.score()
+        assert full.mode == "full"
+        assert (full.changed.inserted, full.changed.updated, full.tier_changes) == (0, 0, 0)
+        assert _stored(abm) == incremental
+
+
+def test_incremental_with_nothing_new_changes_nothing(ws):
+    with Abm.open(ws) as abm:
+        before = _stored(abm)
+        history = len(rows_of(abm, "score_history"))
+        result = abm.score(incremental=True)
+        assert (result.mode, result.rescored) == ("incremental", 0)
+        assert "nothing loaded since the last refresh" in result.notes[0]
+        assert _stored(abm) == before and len(rows_of(abm, "score_history")) == history
+
+
+def test_a_new_account_is_scored_and_tier_capacities_hold(ws, tmp_path):
+    header = ["Id", "Name", "Website", "Industry", "NumberOfEmployees"]
+    with Abm.open(ws) as abm:
+        ok(abm.ingest("accounts", [write_csv(tmp_path / "a.csv", header,
+                                             [["NEW1", "Newco", "newco.example", "Technology",
+                                               "1200"]])], preset="simulated_crm")[0])  # fmt: skip
+        result = abm.score(incremental=True)
+        assert result.mode == "incremental" and result.rescored == 1
+        s = scores(abm)
+        assert s["NEW1"]["fit"] > 0 and s["NEW1"]["fit_bucket"]
+        tiers = abm.settings.tiers
+        for tier, cap in ((1, tiers.tier1_capacity), (2, tiers.tier2_capacity)):
+            assert sum(1 for r in s.values() if r["tier"] == tier) <= cap
+        assert {r["account_id"] for r in rows_of(abm, "score_reasons")} >= {"NEW1"}
+
+
+@pytest.mark.parametrize("change", ["settings", "merge"])
+def test_incremental_falls_back_to_a_full_refresh_when_it_cannot_be_exact(ws, change):
+    overrides = {"weights": {"fit": 0.2}} if change == "settings" else None
+    with Abm.open(ws, overrides) as abm:
+        if change == "merge":
+            first, second = (a["account_id"] for a in _pick(abm, 2))
+            abm.merge(second, first)
+        result = abm.score(incremental=True)
+        assert result.mode == "full"
+        expected = "scoring settings changed" if change == "settings" else "identity resolution"
+        assert any(expected in n for n in result.notes), result.notes
+        if change == "merge":
+            assert second not in scores(abm)
+
+
+def test_an_account_pushed_out_of_its_tier_is_recorded_with_its_reason(workspace, warehouse_url,
+                                                                         tmp_path):  # fmt: skip
+    """Runs on DuckDB and PostgreSQL: a touched account rises, an untouched one makes room."""
+    settings = {"tiers": {"tier1_capacity": 1, "tier2_capacity": 1, "tier3_capacity": 0,
+                          "tier3_min_fit": 0, "hysteresis": 0.1},
+                "weights": {"fit": 0.0, "intent": 0.0, "engagement": 1.0},
+                "warehouse": {"url": warehouse_url}}  # fmt: skip
+    with Abm.open(workspace, settings) as abm:
+        _push_out(abm, tmp_path)
+
+
+def _push_out(abm: Abm, tmp_path: Path) -> None:
+    market(abm, tmp_path / "d", touches=[[when(1 + 0.01 * i), "", "acme.com", "web_visit",
+                                          PRICING] for i in range(3)])  # fmt: skip
+    visit = [[when(1.5), "", "beta.io", "web_visit", PRICING]]
+    ok(abm.ingest("touches", [write_csv(tmp_path / "b.csv", TOUCH_HEADER, visit)])[0])
+    abm.score()
+    assert {k: r["tier"] for k, r in scores(abm).items() if r["tier"]} == {"001A": 1, "001B": 2}
+    rows = [[when(1 + 0.01 * i), "", "beta.io", "meeting", PRICING] for i in range(6)]
+    ok(abm.ingest("touches", [write_csv(tmp_path / "b2.csv", TOUCH_HEADER, rows)])[0])
+    result = abm.score(incremental=True)
+    assert result.mode == "incremental" and result.rescored == 1
+    s = scores(abm)
+    assert (s["001B"]["tier"], s["001A"]["tier"]) == (1, 2)
+    changes = {c["account_id"]: c["reason"] for c in rows_of(abm, "tier_changes")
+               if c["from_tier"] is not None}  # fmt: skip
+    assert changes["001A"].startswith("fell from Tier 1 to Tier 2")
+    assert changes["001B"].startswith("rose from Tier 2 to Tier 1")
+
+
+def test_incremental_needs_no_as_of(tmp_path):
+    init_workspace(tmp_path / "ws")
+    with Abm.open(tmp_path / "ws") as abm, pytest.raises(Exception, match="leave out as_of"):
+        abm.score(AS_OF, incremental=True)
