@@ -13,18 +13,24 @@ own:
   empty: every account scored, reasons, history, tier changes and Tier 2 clusters written.
 * **abmkit, again** — a new process, ``Abm.score()`` once more with no new data: it must report
   0 rows inserted or updated.
-* **pandas** — ``benchmarks/pandas_score.py``: the same scores in pandas + numpy, from reading
-  the warehouse file to a parquet file of one row per account (see that module).
+* **pandas** — ``benchmarks/pandas_score.py``: the same scores and reasons in pandas + numpy
+  (the lookalike by abmkit's own scikit-learn model), from reading the warehouse file to two
+  parquet files: one row per account, and the reasons (see that module). It leaves out what a
+  first refresh needs no comparison for: history, tier changes, the upsert, hysteresis, and the
+  Tier 2 clusters.
 * **abmkit, incremental** — a hook for ``Abm.score(incremental=True)``: one touch (a meeting of a
   known contact, at the time of the latest touch so that ``as_of`` stays) is ingested untimed,
   then the incremental refresh is timed, then a full refresh (untimed) must change nothing. Until
   ``Abm.score`` takes ``incremental``, the run is reported as skipped.
 
 Agreement: every account's stored ``account_scores`` row is compared with the pandas row. Each
-numeric column must agree within 0.01 once both are rounded to 2 decimals (and be empty for the
-same accounts); buckets, stages, exclusions, surging topics and sales-ready must be equal, and
-the tiers must hold the same number of accounts. Writes ``benchmarks/results/score.json``; exits
-non-zero on a crash or a disagreement. Targets (the issue): the first refresh at 100k × 10M in
+numeric column (lookalike included) must agree within 0.01 once both are rounded to 2 decimals
+(and be empty for the same accounts); buckets, stages, exclusions, surging topics and sales-ready
+must be equal, and the tiers must hold the same number of accounts. The stored ``score_reasons``
+are compared with the pandas reasons: the same (account_id, score, factor) keys, points within
+0.01 once both are rounded to 2 decimals, the same words; disagreements are counted per score and
+factor, with the first few as examples. Writes ``benchmarks/results/score.json``; exits non-zero
+on a crash or a disagreement. Targets (the issue): the first refresh at 100k × 10M in
 ≤ 30 s, under 4 GB peak, and ≥ 5× faster than pandas; PASS/MISS is printed for every size.
 """
 
@@ -63,10 +69,15 @@ SCORE_SIZES, QUICK = ["10kx1M", "100kx10M"], ["10kx1M"]
 TIME_TARGET_S, MEMORY_TARGET_MB, SPEEDUP_TARGET = 30.0, 4096.0, 5.0
 NUMERIC = ["fit", "intent", "intent_3p", "intent_1p", "momentum_3p", "momentum_1p",
            "topics_surging", "key_page_visits", "engagement", "engagement_minutes",
-           "engaged_contacts", "engaged_personas", "open_opportunities", "priority"]  # fmt: skip
+           "engaged_contacts", "engaged_personas", "open_opportunities", "priority",
+           "lookalike"]  # fmt: skip
 EXACT = ["fit_bucket", "fit_excluded", "top_topics", "buying_stage", "journey_stage",
          "sales_ready", "as_of"]  # fmt: skip
 TOLERANCE = 0.01  # after rounding both sides to 2 decimals
+REASON_KEY = ["account_id", "score", "factor"]
+EXAMPLES = 3  # disagreeing reasons shown per score and kind of disagreement
+KINDS = {"only_abmkit": "only abmkit has a row", "only_pandas": "only pandas has a row",
+         "points_differ": "points differ", "reason_differs": "words differ"}  # fmt: skip
 
 
 @dataclass
@@ -241,6 +252,70 @@ def stored_scores(workspace: Path):
         con.close()
 
 
+def stored_reasons(workspace: Path):
+    """abmkit's score_reasons of a workspace, as a pandas DataFrame."""
+    import duckdb
+
+    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.sql("SELECT account_id, score, factor, points, reason FROM score_reasons").df()
+    finally:
+        con.close()
+
+
+def reason_agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
+    """Per score, how abmkit's stored reasons (`ours`) and pandas' (`theirs`) differ: the same
+    (account_id, score, factor) keys, points within TOLERANCE after rounding both to 2 decimals,
+    the same words."""
+    problems: list[str] = []
+    report: dict = {"rows": {"abmkit": len(ours), "pandas": len(theirs)}, "scores": {}}
+    for name, df in (("abmkit", ours), ("pandas", theirs)):
+        twice = int(df.duplicated(REASON_KEY).sum())
+        if twice:
+            problems.append(f"{size}: {name} has {twice:,} reason rows whose (account_id, score, "
+                            "factor) repeats")  # fmt: skip
+    m = ours.merge(theirs, on=REASON_KEY, how="outer", suffixes=("_abmkit", "_pandas"),
+                   indicator=True).sort_values(REASON_KEY)  # fmt: skip
+    for score, g in m.groupby("score", sort=True):
+        both = g[g["_merge"] == "both"]
+        x, y = both["points_abmkit"].round(2), both["points_pandas"].round(2)
+        points_bad = (x.isna() != y.isna()) | ((x - y).abs() >= TOLERANCE - 1e-9)
+        a, b = both["reason_abmkit"].astype("string"), both["reason_pandas"].astype("string")
+        words_bad = ~((a == b).fillna(False) | (a.isna() & b.isna()))
+        kinds = {"only_abmkit": g[g["_merge"] == "left_only"],
+                 "only_pandas": g[g["_merge"] == "right_only"],
+                 "points_differ": both[points_bad], "reason_differs": both[words_bad]}  # fmt: skip
+        entry = {"abmkit_rows": int((g["_merge"] != "right_only").sum()),
+                 "pandas_rows": int((g["_merge"] != "left_only").sum())}  # fmt: skip
+        for kind, rows in kinds.items():
+            entry[kind] = len(rows)
+            if not len(rows):
+                continue
+            entry[f"{kind}_by_factor"] = rows["factor"].value_counts().to_dict()
+            examples = [_reason_example(kind, r) for r in rows.head(EXAMPLES).to_dict("records")]
+            entry[f"{kind}_examples"] = examples
+            problems.append(f"{size}: {score} reasons, {KINDS[kind]} on {len(rows):,} row(s) "
+                            f"(by factor {entry[f'{kind}_by_factor']}), e.g. "
+                            + " | ".join(examples))  # fmt: skip
+        if len(both) and points_bad.any():
+            entry["points_max_abs_diff"] = float((x - y).abs().max())
+        report["scores"][score] = entry
+    return report, problems
+
+
+def _reason_example(kind: str, row: dict) -> str:
+    where = f"{row['account_id']}/{row['factor']}"
+    if kind == "only_abmkit":
+        return f"{where}: {_plain(row['points_abmkit'])} {_plain(row['reason_abmkit'])!r}"
+    if kind == "only_pandas":
+        return f"{where}: {_plain(row['points_pandas'])} {_plain(row['reason_pandas'])!r}"
+    if kind == "points_differ":
+        return (f"{where}: abmkit {_plain(row['points_abmkit'])} vs pandas "
+                f"{_plain(row['points_pandas'])} ({_plain(row['reason_abmkit'])!r})")  # fmt: skip
+    return (f"{where}: abmkit {_plain(row['reason_abmkit'])!r} vs pandas "
+            f"{_plain(row['reason_pandas'])!r}")  # fmt: skip
+
+
 def agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
     """Per column, how far abmkit's stored scores (`ours`) are from pandas' (`theirs`)."""
     import numpy as np
@@ -325,13 +400,20 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
                         f"{again['updated']} rows")  # fmt: skip
     print(f"[run] {size} pandas …", flush=True)
     parquet = scratch / size / "pandas_scores.parquet"
-    out = run_child([str(PANDAS), "--workspace", str(workspace), "--out", str(parquet)])
+    reasons = scratch / size / "pandas_reasons.parquet"
+    out = run_child([str(PANDAS), "--workspace", str(workspace), "--out", str(parquet),
+                     "--reasons-out", str(reasons)])  # fmt: skip
     runs.append(_run(size, "pandas", "first", out))
     import pandas as pd
 
     report, found = agreement(size, stored_scores(workspace), pd.read_parquet(parquet))
-    problems += found
-    print(f"[check] {size}: {len(found)} disagreement(s); tiers {report['tiers']['abmkit']}",
+    report["reasons"], found_reasons = reason_agreement(size, stored_reasons(workspace),
+                                                        pd.read_parquet(reasons))  # fmt: skip
+    problems += found + found_reasons
+    rows = report["reasons"]["rows"]
+    print(f"[check] {size}: scores {len(found)} disagreement(s), tiers "
+          f"{report['tiers']['abmkit']}; reasons {rows['abmkit']:,} (abmkit) vs "
+          f"{rows['pandas']:,} (pandas) rows, {len(found_reasons)} disagreement(s)",
           flush=True)  # fmt: skip
     print(f"[run] {size} abmkit {PHASES['incremental']} …", flush=True)
     out, error = attempt([__file__, "--child", "incremental", "--workspace", str(workspace)])

@@ -1,8 +1,10 @@
-"""The plain-pandas version of `abm score` for bench_score: every account's scores, the way a
-competent data scientist would write them with pandas + numpy, from the same warehouse file.
+"""The plain-pandas version of `abm score` for bench_score: every account's scores and their
+reasons, the way a competent data scientist would write them with pandas + numpy, from the same
+warehouse file.
 
 Run by ``bench_score.py`` in a fresh process; prints one JSON line. Standalone:
-``.venv/bin/python benchmarks/pandas_score.py --workspace WS --out scores.parquet``.
+``.venv/bin/python benchmarks/pandas_score.py --workspace WS --out scores.parquet
+[--reasons-out reasons.parquet]``.
 
 Timed, from the start: the workspace's settings; the columns the scores need of ``accounts``,
 ``contacts``, ``touches``, ``intent`` and ``opportunities``, read whole from the workspace's
@@ -17,19 +19,27 @@ formulas as ``abmkit.score`` (docs/scoring.md), vectorized, with no loop over ro
   their labels, first-party intent (page weights by longest URL-path prefix, decayed, saturated)
   and key-page visits, momentum per source, intent combined;
 * engagement minutes (kind points + URL points, persona and seniority multipliers, decay, caps
-  per person and for anonymous activity), the score, engaged contacts and personas; personas are
-  read from titles by ``abmkit.resolve.personas.persona_of`` (the same rules), once per distinct
-  title as abmkit does;
+  per person and for anonymous activity), the score, the anonymous minutes, engaged contacts
+  and personas; personas are read from titles by ``abmkit.resolve.personas.persona_of`` (the
+  same rules), once per distinct title as abmkit does;
 * open opportunities, buying and journey stages, sales-ready, priority (the blend of fit, intent
   and engagement: no propensity model), eligibility and tiers by capacity;
-* the result (one row per account, floats rounded to 4 decimals as abmkit stores them) is
-  written to a parquet file.
+* the **lookalike** score and its reasons: ``abmkit.score.lookalike.lookalike_scores`` itself
+  (scikit-learn and numpy, which a pandas user would write the same way), on a read-only
+  connection to the same file;
+* the **reasons** (abmkit's ``score_reasons``: account, score, factor, points, words), built as
+  string columns (``+`` on string Series, ``mask``, ``np.where``): fit per ICP criterion and
+  exclusion, intent (third-party, first-party), engagement (minutes), priority (the fit, intent
+  and engagement parts), the buying committee (per required persona: known, engaged lately or a
+  gap), and the lookalike's top three;
+* the scores (one row per account, floats rounded to 4 decimals as abmkit stores them) and the
+  reasons (≈ 16 rows per account) are written to two parquet files.
 
-It does less than abmkit's refresh: no reasons (``score_reasons``, the buying committee), no
-``score_history`` or ``tier_changes``, no upsert, and **no Tier 2 clusters** (k-means; skipped).
-It scores a *first* refresh: there are no previous tiers, so neither tier multipliers of
-engagement nor hysteresis apply. ICP rules over custom attributes are not implemented (the demo's
-ICP has none; a workspace that sets them is refused).
+It still does less than abmkit's refresh: no ``score_history`` or ``tier_changes``, no upsert
+(no ``reason_id`` key, no comparison with stored rows), and **no Tier 2 clusters** (k-means;
+skipped). It scores a *first* refresh: there are no previous tiers, so neither tier multipliers
+of engagement nor hysteresis apply. ICP rules over custom attributes are not implemented (the
+demo's ICP has none; a workspace that sets them is refused).
 """
 
 from __future__ import annotations
@@ -49,20 +59,23 @@ import pandas as pd
 from abmkit.config.settings import Settings
 from abmkit.config.workspace import open_workspace
 from abmkit.resolve.personas import persona_of
+from abmkit.score.lookalike import Lookalike, lookalike_scores
+from abmkit.warehouse.engine import Warehouse
 
 LN2 = 0.6931471805599453
 DAY = pd.Timedelta(days=1)
 COLUMNS = {
     "accounts": ["account_id", "domain", "industry", "employees", "revenue", "country", "region",
                  "technologies", "account_type"],
-    "contacts": ["contact_id", "email", "title", "persona", "seniority"],
+    "contacts": ["contact_id", "account_id", "email", "title", "persona", "seniority"],
     "touches": ["ts", "account_id", "contact_id", "email", "kind", "url"],
     "intent": ["week", "account_id", "topic", "score"],
     "opportunities": ["account_id", "stage", "created_at", "closed_at", "is_closed", "is_won"],
 }  # fmt: skip
 ZERO = {"intent_3p": 0.0, "intent_1p": 0.0, "topics_surging": 0, "key_page_visits": 0,
-        "engagement": 0.0, "engagement_minutes": 0.0, "engaged_contacts": 0,
-        "engaged_personas": 0, "open_opportunities": 0}  # fmt: skip
+        "engagement": 0.0, "engagement_minutes": 0.0, "anonymous_minutes": 0.0,
+        "engaged_contacts": 0, "engaged_personas": 0, "open_opportunities": 0}  # fmt: skip
+REASON_COLUMNS = ["account_id", "score", "factor", "points", "reason"]
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -124,6 +137,35 @@ def prefix_points(paths: pd.Series, points: dict[str, float]) -> pd.Series:
     return out
 
 
+def choose(index: pd.Index, cases: list[tuple], default) -> pd.Series:
+    """A string column: the value of the first case whose condition holds, else `default`
+    (`np.select` keeping pandas' string dtype; values are strings or string Series)."""
+    out = pd.Series(default, index=index, dtype="str")
+    for condition, value in reversed(cases):  # the first case wins: applied last
+        out = out.mask(np.asarray(condition, bool), value)
+    return out
+
+
+def reasons(account_id: pd.Series, score: str, factor, points, reason) -> pd.DataFrame:
+    """Rows of score_reasons, one per account (every column on `account_id`'s index), `points`
+    rounded to 1 decimal as abmkit's are."""
+    index = account_id.index
+    return pd.DataFrame({"account_id": account_id, "score": score, "factor": factor,
+                         "points": pd.Series(round_half_away(points, 1), index=index),
+                         "reason": reason}, index=index).reset_index(drop=True)  # fmt: skip
+
+
+def as_text(values, index: pd.Index) -> pd.Series:
+    """Whole numbers as text (`3`, not `3.0`)."""
+    return pd.Series(np.asarray(values, "int64"), index=index).astype("str")
+
+
+def counted(values, one: str, many: str, index: pd.Index) -> pd.Series:
+    """A whole number and its noun: `1 minute`, `3 minutes`."""
+    n = np.asarray(values, "int64")
+    return as_text(n, index) + pd.Series(np.where(n == 1, f" {one}", f" {many}"), index=index)
+
+
 def lookup(values: pd.Series, weights: dict[str, float]) -> np.ndarray:
     """Multiplier per value, 1.0 when unlisted or missing."""
     if not weights:
@@ -156,7 +198,17 @@ def tech_list(acc: pd.DataFrame) -> pd.Series:
     return ";" + raw.str.replace(r"\s*[;,|]\s*", ";", regex=True).str.strip() + ";"
 
 
-def size_credit(v: pd.Series, low, high, near: float, unknown: float) -> np.ndarray:
+def number_words(x: float) -> str:
+    """1500 → '1.5k', 2e7 → '20M' (abmkit's way of showing an ICP range)."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if x >= size:
+            return f"{x / size:g}{suffix}"
+    return f"{x:g}"
+
+
+def size_criterion(v: pd.Series, low, high, near: float, unknown: float,
+                   noun: str) -> tuple[np.ndarray, pd.Series]:  # fmt: skip
+    """(credit, reason) of an employee or revenue range."""
     inside = np.ones(len(v), bool)
     nearby = np.ones(len(v), bool)
     if low is not None:
@@ -165,21 +217,56 @@ def size_credit(v: pd.Series, low, high, near: float, unknown: float) -> np.ndar
     if high is not None:
         inside &= v <= high
         nearby &= v <= high * near
-    return np.select([v.isna(), inside, nearby], [unknown, 1.0, 0.5], 0.0)
+    credit = np.select([v.isna(), inside, nearby], [unknown, 1.0, 0.5], 0.0)
+    span = (f"{number_words(low) if low is not None else '0'}–"
+            f"{number_words(high) if high is not None else '∞'}")  # fmt: skip
+    said = f"{noun} " + as_text(np.rint(v.fillna(0)), v.index)  # the engine's cast: half to even
+    reason = choose(v.index, [(v.isna(), f"{noun} unknown"),
+                              (inside, said + f" within {span}"),
+                              (nearby, said + f" near {span}")],
+                    said + f" outside {span}")  # fmt: skip
+    return credit, reason
 
 
-def fit_credits(acc: pd.DataFrame, icp) -> list[tuple[float, np.ndarray]]:
-    """(weight, credit per account) of every criterion the ICP sets."""
+def in_icp(acc: pd.DataFrame, known, hit, name: str, shown: pd.Series, unknown: float):
+    """(credit, reason) of a yes/no criterion (industry, location)."""
+    credit = np.select([~known, hit], [unknown, 1.0], 0.0)
+    reason = choose(acc.index, [(~known, f"{name} unknown"),
+                                (hit, f"{name} " + shown + " is in the ICP")],
+                    f"{name} " + shown + " is not in the ICP")  # fmt: skip
+    return credit, reason
+
+
+def tech_criterion(acc: pd.DataFrame, techs: pd.Series, wanted: list[str], unknown: float,
+                   noun: str) -> tuple[np.ndarray, pd.Series]:  # fmt: skip
+    """(credit, reason) of required or preferred technologies: the share the account uses."""
+    known = acc["technologies"].notna() & (acc["technologies"].fillna("").str.strip() != "")
+    hits = [techs.str.contains(f";{t.lower().strip()};", regex=False) for t in wanted]
+    share = sum(h.astype("float64") for h in hits) / len(wanted)
+    listed = pd.Series("", index=acc.index, dtype="str")  # the ones it has, in the ICP's order
+    for name, hit in zip(wanted, hits, strict=True):
+        listed = listed.mask(hit, listed + np.where(listed == "", "", ", ") + name)
+    reason = choose(acc.index, [(~known, f"{noun}: technologies unknown"),
+                                (share == 0, f"{noun}: none of {', '.join(wanted)}")],
+                    f"{noun}: has " + listed)  # fmt: skip
+    return np.where(known, share, unknown), reason
+
+
+def fit_criteria(acc: pd.DataFrame, icp) -> list[tuple[str, float, np.ndarray, pd.Series]]:
+    """(factor, weight, credit per account, reason per account) of every criterion the ICP
+    sets."""
     w, unknown, out = icp.weights, icp.unknown_credit, []
     if icp.industries:
         hit = lower_in(acc["industry"], icp.industries)
-        credit = np.select([acc["industry"].isna(), hit], [unknown, 1.0], 0.0)
-        out.append((w.get("industry", 1.0), credit))
+        credit, reason = in_icp(acc, acc["industry"].notna(), hit, "industry", acc["industry"],
+                                unknown)  # fmt: skip
+        out.append(("industry", w.get("industry", 1.0), credit, reason))
     for col, low, high in (("employees", icp.min_employees, icp.max_employees),
                            ("revenue", icp.min_revenue, icp.max_revenue)):  # fmt: skip
         if low is not None or high is not None:
             v = acc[col].astype("float64")
-            out.append((w.get(col, 1.0), size_credit(v, low, high, icp.near_factor, unknown)))
+            credit, reason = size_criterion(v, low, high, icp.near_factor, unknown, col)
+            out.append((col, w.get(col, 1.0), credit, reason))
     if icp.countries or icp.regions:
         known = acc["country"].notna() | acc["region"].notna()
         hit = np.zeros(len(acc), bool)
@@ -187,15 +274,18 @@ def fit_credits(acc: pd.DataFrame, icp) -> list[tuple[float, np.ndarray]]:
             hit |= lower_in(acc["country"], icp.countries)
         if icp.regions:
             hit |= lower_in(acc["region"], icp.regions)
-        out.append((w.get("location", 1.0), np.select([~known, hit], [unknown, 1.0], 0.0)))
+        place = (acc["region"] + ", " + acc["country"]).fillna(acc["country"])
+        place = place.fillna(acc["region"])
+        credit, reason = in_icp(acc, known, hit, "location", place, unknown)
+        out.append(("location", w.get("location", 1.0), credit, reason))
     techs = tech_list(acc)
-    known = acc["technologies"].notna() & (acc["technologies"].fillna("").str.strip() != "")
-    for key, wanted in (("required_technologies", icp.required_technologies),
-                        ("preferred_technologies", icp.preferred_technologies)):  # fmt: skip
+    for key, wanted, noun in (
+        ("required_technologies", icp.required_technologies, "required technologies"),
+        ("preferred_technologies", icp.preferred_technologies, "preferred technologies"),
+    ):
         if wanted:
-            hits = [techs.str.contains(f";{t.lower().strip()};", regex=False) for t in wanted]
-            share = sum(h.astype("float64") for h in hits) / len(wanted)
-            out.append((w.get(key, 1.0), np.where(known, share, unknown)))
+            credit, reason = tech_criterion(acc, techs, wanted, unknown, noun)
+            out.append((key, w.get(key, 1.0), credit, reason))
     return out
 
 
@@ -217,15 +307,17 @@ def exclusion(acc: pd.DataFrame, icp) -> pd.Series:
     return why
 
 
-def fit_scores(acc: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+def fit_scores(acc: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(account_id, fit, fit_bucket, fit_excluded) per account, and the fit reasons: one row per
+    criterion (its points add up to fit), one per exclusion."""
     icp, th = settings.icp, settings.thresholds
     if icp.attribute_rules:
         raise SystemExit("pandas_score: ICP attribute_rules are not implemented")
-    credits = fit_credits(acc, icp)
-    total = sum(w for w, _ in credits)
+    criteria = fit_criteria(acc, icp)
+    total = sum(w for _, w, _, _ in criteria)
     raw = np.full(len(acc), 50.0)
-    if credits:
-        parts = [credit * (100.0 * w / total if total else 0.0) for w, credit in credits]
+    parts = [credit * (100.0 * w / total if total else 0.0) for _, w, credit, _ in criteria]
+    if parts:
         raw = parts[0]
         for part in parts[1:]:
             raw = raw + part
@@ -233,8 +325,17 @@ def fit_scores(acc: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     fit = np.where(excluded.notna(), 0, round_half_away(raw)).astype("int64")
     bucket = np.select([fit >= th.fit_strong, fit >= th.fit_moderate], ["Strong", "Moderate"],
                        "Weak")  # fmt: skip
-    return pd.DataFrame({"account_id": acc["account_id"], "fit": fit, "fit_bucket": bucket,
-                         "fit_excluded": excluded})  # fmt: skip
+    scores = pd.DataFrame({"account_id": acc["account_id"], "fit": fit, "fit_bucket": bucket,
+                           "fit_excluded": excluded})  # fmt: skip
+    rows = [reasons(acc["account_id"], "fit", factor, part, reason.fillna(f"{factor} unknown"))
+            for (factor, _, _, reason), part in zip(criteria, parts, strict=True)]  # fmt: skip
+    if not criteria:
+        rows.append(reasons(acc["account_id"], "fit", "icp", raw,
+                            "no ICP criteria set (icp in abmkit.yaml)"))  # fmt: skip
+    out = excluded.notna()
+    rows.append(reasons(acc.loc[out, "account_id"], "fit", "exclusion", np.zeros(out.sum()),
+                        excluded[out]))  # fmt: skip
+    return scores, pd.concat(rows, ignore_index=True)
 
 
 # --- intent -----------------------------------------------------------------------------------
@@ -320,29 +421,42 @@ def contacts_with_personas(contacts: pd.DataFrame, settings: Settings) -> pd.Dat
     return contacts.assign(persona=persona)
 
 
-def engagement(touches: pd.DataFrame, contacts: pd.DataFrame, settings: Settings,
-               as_of: dt.datetime) -> pd.DataFrame:  # fmt: skip
-    cfg = settings.engagement
+def recent_touches(touches: pd.DataFrame, c: pd.DataFrame, settings: Settings,
+                   as_of: dt.datetime) -> pd.DataFrame:  # fmt: skip
+    """The touches linked to an account in the longest window engagement or the committee
+    looks at, with the person behind each (`c`: the contacts with their personas): `who` (the
+    contact found by ID, else by e-mail, the first contact ID of that e-mail; else the e-mail;
+    missing: anonymous), `persona` and `seniority`."""
+    days = max(settings.engagement.window_days, settings.committee.engaged_days)
     t = touches[touches["account_id"].notna()
-                & (touches["ts"] > as_of - dt.timedelta(days=cfg.window_days))
+                & (touches["ts"] > as_of - dt.timedelta(days=days))
                 & (touches["ts"] <= as_of)]  # fmt: skip
-    c = contacts_with_personas(contacts, settings)
     by_id = c.set_index("contact_id")
     by_mail = c[c["email"].notna()].sort_values("contact_id").drop_duplicates("email")
     by_mail = by_mail.set_index("email")
     cid = t["contact_id"].where(t["contact_id"].isin(by_id.index))
     cid2 = t["email"].map(by_mail["contact_id"])
-    who = cid.fillna(cid2).fillna(t["email"])
-    persona = cid.map(by_id["persona"]).fillna(t["email"].map(by_mail["persona"]))
-    seniority = cid.map(by_id["seniority"]).fillna(t["email"].map(by_mail["seniority"]))
+    return t.assign(
+        who=cid.fillna(cid2).fillna(t["email"]),
+        persona=cid.map(by_id["persona"]).fillna(t["email"].map(by_mail["persona"])),
+        seniority=cid.map(by_id["seniority"]).fillna(t["email"].map(by_mail["seniority"])),
+    )
+
+
+def engagement(recent: pd.DataFrame, settings: Settings, as_of: dt.datetime) -> pd.DataFrame:
+    """Per account: engagement minutes (all, and those of anonymous activity) and score, engaged
+    contacts and personas (`recent`: see `recent_touches`)."""
+    cfg = settings.engagement
+    t = recent[recent["ts"] > as_of - dt.timedelta(days=cfg.window_days)]
+    persona = t["persona"]
     base = t["kind"].map(cfg.points).astype("float64").fillna(cfg.default_points).to_numpy()
     if cfg.url_points:
         codes, urls = distinct(t["url"].fillna(""))
         base = base + prefix_points(url_path(urls), cfg.url_points).to_numpy()[codes]
-    weight = lookup(persona, cfg.persona_weights) * lookup(seniority, cfg.seniority_weights)
+    weight = lookup(persona, cfg.persona_weights) * lookup(t["seniority"], cfg.seniority_weights)
     # no previous tiers (a first refresh): every tier multiplier is 1
     minutes = base * weight * decay(days_before(as_of, t["ts"]), cfg.half_life_days)
-    frame = pd.DataFrame({"account_id": t["account_id"].to_numpy(), "who": who.to_numpy(),
+    frame = pd.DataFrame({"account_id": t["account_id"].to_numpy(), "who": t["who"].to_numpy(),
                           "persona": persona.to_numpy(), "m": minutes})  # fmt: skip
     people = frame.groupby(["account_id", "who"], sort=False, dropna=False).agg(
         raw=("m", "sum"), persona=("persona", "max")).reset_index()  # fmt: skip
@@ -350,15 +464,64 @@ def engagement(touches: pd.DataFrame, contacts: pd.DataFrame, settings: Settings
     people["minutes"] = np.minimum(people["raw"], cap)
     known = (people["minutes"] > 0) & people["who"].notna()
     counted = people[known & people["persona"].notna() & (people["persona"] != "none")]
+    anonymous = people[people["who"].isna()]
     acc = pd.DataFrame({
         "engagement_minutes": people.groupby("account_id", sort=False)["minutes"].sum(),
+        "anonymous_minutes": anonymous.groupby("account_id", sort=False)["minutes"].sum(),
         "engaged_contacts": people[known].groupby("account_id", sort=False)["who"].nunique(),
         "engaged_personas": counted.groupby("account_id", sort=False)["persona"].nunique(),
     })  # fmt: skip
-    acc[["engaged_contacts", "engaged_personas"]] = acc[
-        ["engaged_contacts", "engaged_personas"]].fillna(0)  # fmt: skip
+    zero = ["anonymous_minutes", "engaged_contacts", "engaged_personas"]
+    acc[zero] = acc[zero].fillna(0)
     acc["engagement"] = saturate(acc["engagement_minutes"], cfg.scale)
     return acc
+
+
+# --- the buying committee ---------------------------------------------------------------------
+
+
+def earns_minutes(kind: pd.Series, settings: Settings) -> pd.Series:
+    """Whether a touch of this kind earns engagement minutes (outbound kinds do not)."""
+    points = settings.engagement.points
+    if settings.engagement.default_points > 0:
+        return kind.notna() & ~kind.isin([k for k, v in points.items() if v == 0])
+    return kind.isin([k for k, v in points.items() if v > 0])
+
+
+def committee(acc: pd.DataFrame, recent: pd.DataFrame, c: pd.DataFrame, settings: Settings,
+              as_of: dt.datetime) -> pd.DataFrame:  # fmt: skip
+    """The committee reasons: per account and required persona, how many of its people are
+    known, how many engaged lately (a touch earning minutes in `engaged_days`), and the points
+    (engaged: a full share of 100, known but silent: half, missing: none)."""
+    cfg = settings.committee
+    required = cfg.required_personas
+    if not required:  # no committee configured: no rows
+        return pd.DataFrame({k: pd.Series(dtype="float64" if k == "points" else "str")
+                             for k in REASON_COLUMNS})  # fmt: skip
+    share, days = 100.0 / len(required), cfg.engaged_days
+    mine = c[c["account_id"].notna() & c["persona"].isin(required)]
+    known = mine.groupby(["account_id", "persona"]).size()
+    t = recent[(recent["ts"] > as_of - dt.timedelta(days=days))
+               & earns_minutes(recent["kind"], settings)
+               & recent["persona"].isin(required)]  # fmt: skip
+    engaged = t.groupby(["account_id", "persona"]).agg(engaged=("who", "nunique"),
+                                                          last=("ts", "max"))  # fmt: skip
+    engaged["day"] = engaged["last"].dt.strftime("%Y-%m-%d")
+    grid = pd.MultiIndex.from_product([acc["account_id"], required],
+                                      names=["account_id", "persona"])  # fmt: skip
+    n = known.reindex(grid, fill_value=0).to_numpy()
+    e = engaged["engaged"].reindex(grid, fill_value=0).to_numpy()
+    g = pd.DataFrame({"account_id": grid.get_level_values("account_id"),
+                      "persona": grid.get_level_values("persona")})  # fmt: skip
+    label = g["persona"].str.replace("_", " ")
+    n_text, e_text = as_text(n, g.index), as_text(e, g.index)
+    day = pd.Series(engaged["day"].reindex(grid).to_numpy(), index=g.index, dtype="str")
+    reason = choose(g.index, [
+        (n == 0, "no " + label + " known"),
+        (e == 0, label + " known (" + n_text + f") but not engaged in {days} days"),
+    ], label + " engaged (" + e_text + " of " + n_text + ", last " + day + ")")  # fmt: skip
+    points = np.select([n == 0, e == 0], [0.0, share / 2], share)
+    return reasons(g["account_id"], "committee", g["persona"], points, reason)
 
 
 # --- opportunities, stages, priority, tiers ---------------------------------------------------
@@ -421,14 +584,67 @@ def tiers(t: pd.DataFrame, settings: Settings) -> pd.Series:
     return tier.to_numpy()
 
 
-def score(tables: dict[str, pd.DataFrame], settings: Settings) -> pd.DataFrame:
+# --- the reasons of intent, engagement and priority ------------------------------------------
+
+
+def intent_reasons(t: pd.DataFrame) -> list[pd.DataFrame]:
+    """Third-party intent's points and words, then what first-party intent adds to it."""
+    topics = counted(t["topics_surging"], "relevant topic", "relevant topics", t.index)
+    third = choose(t.index, [(t["topics_surging"] > 0, topics + " surging: " + t["top_topics"])],
+                   "no relevant topic surging")  # fmt: skip
+    visits = counted(t["key_page_visits"], "key-page visit", "key-page visits", t.index)
+    first = choose(t.index, [
+        (t["key_page_visits"] > 0, visits + " lately"),
+        (t["intent_1p"] > 0, "web visits, none to key pages"),
+    ], "no recent web visits")  # fmt: skip
+    adds = t["intent_1p"] * (1.0 - t["intent_3p"] / 100.0)
+    return [reasons(t["account_id"], "intent", "third_party", t["intent_3p"], third),
+            reasons(t["account_id"], "intent", "first_party", adds, first)]  # fmt: skip
+
+
+def engagement_reasons(t: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    days = settings.engagement.window_days
+    minutes = counted(round_half_away(t["engagement_minutes"]), "minute", "minutes", t.index)
+    people = (counted(t["engaged_contacts"], "known person", "known people", t.index) + " ("
+              + counted(t["engaged_personas"], "persona", "personas", t.index) + ")")  # fmt: skip
+    known = t["engaged_contacts"] > 0
+    source = choose(t.index, [(known & (t["anonymous_minutes"] > 0),
+                               people + " and anonymous visits"),
+                              (known, people)], "anonymous visits")  # fmt: skip
+    said = minutes + f" in {days} days from " + source
+    words = choose(t.index, [(t["engagement_minutes"] > 0, said)], f"no engagement in {days} days")
+    return reasons(t["account_id"], "engagement", "minutes", t["engagement"], words)
+
+
+def priority_reasons(t: pd.DataFrame, parts: dict[str, pd.Series],
+                     settings: Settings) -> list[pd.DataFrame]:  # fmt: skip
+    """Each part of the blend (no propensity model): the score, its weight's share of the three
+    (and the weight itself when they do not add up to 1), its points."""
+    w = settings.weights
+    weights = {"fit": w.fit, "intent": w.intent, "engagement": w.engagement}
+    total = sum(weights.values()) or 1.0
+    out = []
+    for name, weight in weights.items():
+        of = "" if abs(total - 1.0) < 1e-9 else f" (weight {weight:g} of {total:g})"
+        text = (f"{name} " + as_text(round_half_away(t[name]), t.index)
+                + f" × {weight / total:.3g}{of}")  # fmt: skip
+        out.append(reasons(t["account_id"], "priority", name, parts[name], text))
+    return out
+
+
+def score(tables: dict[str, pd.DataFrame], settings: Settings,
+          lookalike: Lookalike) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """(one row of scores per account, the reasons in long form)."""
     as_of = latest_data_time(tables)
     acc = tables["accounts"]
-    t = acc[["account_id", "account_type"]].merge(fit_scores(acc, settings), on="account_id")
+    contacts = contacts_with_personas(tables["contacts"], settings)
+    recent = recent_touches(tables["touches"], contacts, settings, as_of)
+    fit, fit_why = fit_scores(acc, settings)
+    t = acc[["account_id", "account_type"]].merge(fit, on="account_id")
     t = t.set_index("account_id", drop=False)
     for part in (third_party(tables["intent"], settings, as_of),
                  first_party(tables["touches"], settings, as_of),
-                 engagement(tables["touches"], tables["contacts"], settings, as_of),
+                 engagement(recent, settings, as_of),
                  opportunity_status(tables["opportunities"], settings, as_of)):  # fmt: skip
         t = t.join(part, how="left")
     t = t.reset_index(drop=True).fillna(ZERO)
@@ -438,36 +654,62 @@ def score(tables: dict[str, pd.DataFrame], settings: Settings) -> pd.DataFrame:
     t = stages(t, settings)
     w = settings.weights
     total = (w.fit + w.intent + w.engagement) or 1.0
-    blend = (t["fit"] * (w.fit / total) + t["intent"] * (w.intent / total)
-             + t["engagement"] * (w.engagement / total))  # fmt: skip
-    t["priority"] = round_half_away(blend, 2)
+    parts = {"fit": t["fit"] * (w.fit / total), "intent": t["intent"] * (w.intent / total),
+             "engagement": t["engagement"] * (w.engagement / total)}  # fmt: skip
+    t["priority"] = round_half_away(parts["fit"] + parts["intent"] + parts["engagement"], 2)
     t["tier"] = tiers(t, settings)
     t["as_of"] = pd.Timestamp(as_of)
     t["propensity"], t["model_version"] = np.nan, None
+    why = [fit_why, *intent_reasons(t), engagement_reasons(t, settings),
+           *priority_reasons(t, parts, settings),
+           committee(acc, recent, contacts, settings, as_of)]  # fmt: skip
+    if lookalike.scores is not None:
+        found = lookalike.scores.to_pandas().set_index("account_id")["lookalike"]
+        t["lookalike"] = t["account_id"].map(found).astype("float64")
+        why.append(lookalike.reasons.to_pandas())
+    else:
+        t["lookalike"] = np.nan
     floats = ["intent", "intent_3p", "intent_1p", "momentum_3p", "momentum_1p", "engagement",
-              "engagement_minutes", "priority"]  # fmt: skip
+              "engagement_minutes", "priority", "lookalike"]  # fmt: skip
     t[floats] = round_half_away(t[floats].to_numpy("float64"), 4)
     ints = ["topics_surging", "key_page_visits", "engaged_contacts", "engaged_personas",
             "open_opportunities"]  # fmt: skip
     t[ints] = t[ints].astype("int64")
-    return t.drop(columns=["account_type", "late_stage_open", "won_before"])
+    scores = t.drop(columns=["account_type", "late_stage_open", "won_before",
+                             "anonymous_minutes"])  # fmt: skip
+    return scores, pd.concat(why, ignore_index=True)[REASON_COLUMNS]
+
+
+def lookalike(db: Path, settings: Settings) -> Lookalike:
+    """abmkit's lookalike model itself (scikit-learn + numpy: what a pandas user would write
+    too), reading the accounts and won deals over a read-only connection to the same file."""
+    wh = Warehouse(f"duckdb://{db}?read_only=true")
+    try:
+        return lookalike_scores(wh, settings)
+    finally:
+        wh.close()
 
 
 # --- the child --------------------------------------------------------------------------------
 
 
-def run(workspace: Path, out: Path) -> dict:
+def run(workspace: Path, out: Path, reasons_out: Path) -> dict:
     clock = time.perf_counter()
     ws = open_workspace(workspace)
-    tables = read_tables(Path(ws.warehouse_url.removeprefix("duckdb://")))
+    db = Path(ws.warehouse_url.removeprefix("duckdb://"))
+    tables = read_tables(db)
     read = time.perf_counter() - clock
-    scores = score(tables, ws.settings)
+    model = lookalike(db, ws.settings)
+    modelled = time.perf_counter() - clock - read
+    scores, why = score(tables, ws.settings, model)
     scores.to_parquet(out, index=False)
+    why.to_parquet(reasons_out, index=False)
     seconds = time.perf_counter() - clock
     counts = scores["tier"].value_counts().sort_index()
-    return {"seconds": seconds, "read_seconds": read, "accounts": len(scores),
+    return {"seconds": seconds, "read_seconds": read, "lookalike_seconds": modelled,
+            "accounts": len(scores), "reasons": len(why),
             "rows_read": {k: len(v) for k, v in tables.items()},
-            "tiers": {int(k): int(n) for k, n in counts.items()},
+            "tiers": {int(k): int(n) for k, n in counts.items()}, "lookalike_note": model.note,
             "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
@@ -481,8 +723,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description="plain-pandas version of abm score (bench_score)")
     p.add_argument("--workspace", type=Path, required=True, help="a scored-ready workspace")
     p.add_argument("--out", type=Path, required=True, help="parquet file of the scores")
+    p.add_argument("--reasons-out", type=Path,
+                   help="parquet file of the reasons (default: OUT_reasons.parquet)")  # fmt: skip
     args = p.parse_args()
-    print(json.dumps(run(args.workspace, args.out)))
+    reasons_out = args.reasons_out or args.out.with_name(f"{args.out.stem}_reasons.parquet")
+    print(json.dumps(run(args.workspace, args.out, reasons_out)))
     return 0
 
 

@@ -163,6 +163,6 @@ def test_score_accounts_and_account(ws, tmp_path):
     result = runner.invoke(app, ["account", "https://www.acme.com/", "-w", str(ws)], env=WIDE)
     assert result.exit_code == 0, result.output
     assert "Why: every score and its reasons" in result.output
-    assert "1 key-page visits lately" in result.output
+    assert "1 key-page visit lately" in result.output
     result = runner.invoke(app, ["account", "nowhere.org", "-w", str(ws)], env=WIDE)
     assert result.exit_code != 0 and "no account with ID or domain" in str(result.exception)

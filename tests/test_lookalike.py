@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from abmkit.app import Abm
@@ -20,7 +22,14 @@ from abmkit.config.settings import Settings
 from abmkit.config.workspace import init_workspace
 from abmkit.demo import DEMO_MAPPINGS
 from abmkit.score.fit import REASON_COLUMNS
-from abmkit.score.lookalike import WEAK_AUC, Lookalike, customers, lookalike_scores
+from abmkit.score.lookalike import (
+    WEAK_AUC,
+    Lookalike,
+    _largest_two,
+    _two_digits,
+    customers,
+    lookalike_scores,
+)
 from abmkit.simulate import MarketConfig, simulate_market
 from conftest import ok, write_csv
 
@@ -159,3 +168,19 @@ def test_two_runs_give_the_same_numbers(simulated):
     again = lookalike_scores(abm.warehouse, abm.settings)
     assert again.scores.equals(first.scores) and again.reasons.equals(first.reasons)
     assert again.auc == first.auc
+
+
+# -- the vectorized wording ---------------------------------------------------------------------
+@given(st.lists(st.floats(min_value=0, max_value=1e300), max_size=50))
+def test_revenue_is_rounded_exactly_as_python_formats_it(values):
+    """Reasons show revenue to two digits; numpy does the rounding, to the same float as
+    float(f"{v:.2g}") (ties and values far from the usual range go through Python)."""
+    v = np.array([*values, 12.5, 125.0, 1_250_000.0, 99.5, 9_950_000.0, 1e15 - 0.5, 7.25], float)
+    assert _two_digits(v).tolist() == [float(f"{x:.2g}") for x in v]
+    assert np.isnan(_two_digits(np.array([np.nan]))).all()
+
+
+@given(st.lists(st.lists(st.integers(-2, 2), min_size=3, max_size=3), min_size=1, max_size=30))
+def test_the_two_largest_break_ties_like_a_stable_sort(rows):
+    v = np.array(rows, float)
+    assert (_largest_two(v.copy()) == np.argsort(-v, axis=1, kind="stable")[:, :2]).all()

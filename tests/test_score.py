@@ -469,6 +469,15 @@ def test_committee_coverage_names_its_gaps(tmp_path):
         a.score(AS_OF)
         parts = reasons(a, "001A", "committee")
         gamma = reasons(a, "001C", "committee")
+        view = a.account("acme.com")
+    # The account screen: engagement per person and per persona (90-day window, decayed).
+    minutes = {c["email"]: c["minutes"] for c in view.committee}
+    assert minutes["ann@acme.com"] > minutes["cy@acme.com"] > 0 and not minutes["bob@acme.com"]
+    by = {p["persona"]: p for p in view.personas}
+    assert (by["economic_buyer"]["known"], by["economic_buyer"]["engaged"]) == (1, 1)
+    assert by["economic_buyer"]["minutes"] == pytest.approx(minutes["ann@acme.com"], abs=0.1)
+    assert sum(p["known"] for p in view.personas) == 3
+    assert sum(p["engaged"] for p in view.personas) == 2
     assert set(parts) == {"economic_buyer", "champion", "blocker"}
     assert parts["economic_buyer"]["reason"].startswith("economic buyer engaged (1 of 1, last")
     assert parts["champion"]["reason"] == "champion known (1) but not engaged in 30 days"

@@ -124,10 +124,10 @@ class Format(StrEnum):
 def score(
     as_of: Annotated[datetime | None, typer.Option(help="Score as of this moment (default: the "
                                                    "latest data in the warehouse).")] = None,
-    incremental: Annotated[bool, typer.Option("--incremental", help="Re-score only the accounts touched by data "
-                                              "loaded since the last refresh (falls back to a "
-                                              "full refresh when settings, the model or "
-                                              "identity links changed).")] = False,
+    incremental: Annotated[bool, typer.Option(
+        "--incremental", help="Re-score only the accounts touched by data loaded since the last "
+        "refresh (falls back to a full refresh when settings, the model or identity links "
+        "changed).")] = False,
     workspace: WorkspaceOpt = Path("."),
     set_: SetOpt = None,
 ) -> None:  # fmt: skip

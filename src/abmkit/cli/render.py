@@ -275,7 +275,14 @@ def account(console: Console, v) -> None:
         ("as_of", "fit_bucket", "buying_stage", "journey_stage", "tier"),
     )
     _small(console, "Tier changes", v.tier_changes, ("as_of", "from_tier", "to_tier", "reason"))
-    _small(console, "Buying committee", v.committee, ("name", "title", "persona", "seniority"))
+    _small(
+        console,
+        "Buying committee",
+        v.committee,
+        ("name", "title", "persona", "seniority", "minutes"),
+    )
+    _small(console, "Engagement by persona", v.personas, ("persona", "known", "engaged",
+                                                          "minutes"))  # fmt: skip
     _small(console, "Intent topics", v.topics, ("topic", "best", "last_week", "weeks"))
     _small(console, "Recent touches", v.touches, ("ts", "kind", "channel", "email", "url"))
     _small(

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from abmkit.config.settings import Settings
-from abmkit.score.signals import contacts_with_personas, people_of
+from abmkit.score.signals import contacts_with_personas, recent_touches
 from abmkit.warehouse.engine import Warehouse
 
 
@@ -34,15 +34,13 @@ def committee_reasons(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> 
     c = contacts_with_personas(wh, settings)
     c = c.filter(c.account_id.notnull() & c.persona.isin(required))
     known = c.group_by(["account_id", "persona"]).agg(known=c.count())
-    t = people_of(wh, wh.table("touches"), settings)
     days = cfg.engaged_days
-    counts = _earns_minutes(t.kind, settings)
-    t = t.filter(t.account_id.notnull() & t._persona.isin(required) & counts
-                 & (t.ts > as_of - dt.timedelta(days=days)) & (t.ts <= as_of))  # fmt: skip
+    t = recent_touches(wh, settings, as_of, days)
+    t = t.filter(t._persona.isin(required) & _earns_minutes(t.kind, settings))
     engaged = t.group_by(["account_id", t._persona.name("persona")]).agg(
         engaged=t._who.nunique(), last=t.ts.max()
     )
-    personas = ibis.memtable(pa.table({"persona": pa.array(required, pa.string())}))
+    personas = wh.stage(pa.table({"persona": pa.array(required, pa.string())}), prefix="roles")
     grid = wh.table("accounts").select("account_id").cross_join(personas)
     g = grid.left_join(known, ["account_id", "persona"]).drop("account_id_right",
                                                               "persona_right")  # fmt: skip

@@ -32,7 +32,8 @@ NUMERIC = ["fit", "log_employees", "log_revenue", "technologies", "intent_3p", "
            "engaged_contacts", "engaged_personas", "visits_30d", "visits_90d", "clicks_90d",
            "meetings_90d", "forms_90d", "days_since_touch", "prior_opportunities",
            "won_before", "days_since_closed", "surging_2w", "weeks_surging_4w", "best_score_2w",
-           "visits_14d", "key_visits_14d"]  # fmt: skip
+           "visits_14d", "key_visits_14d", "weeks_surging_8w", "topics_surging_8w",
+           "visit_weeks_8w"]  # fmt: skip
 CATEGORICAL = ["industry", "country"]
 FEATURES = NUMERIC + CATEGORICAL
 
@@ -66,32 +67,37 @@ def features_as_of(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.
 
 
 def _recent_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
-    """Surges of relevant topics in the last complete weeks: how many topics in the last two,
-    in how many of the last four weeks any topic surged, and the best score of the last two."""
+    """Surges of relevant topics in the last complete weeks: how many topics in the last two
+    and the last eight, in how many of the last four and eight weeks any topic surged (research
+    lasts weeks: persistence tells it from a one-off), and the best score of the last two."""
     t = wh.table("intent").filter(ibis._.account_id.notnull())
     last_start = (as_of - dt.timedelta(days=7)).date()
-    t = t.filter((t.week <= last_start) & (t.week > last_start - dt.timedelta(weeks=4)))
+    t = t.filter((t.week <= last_start) & (t.week > last_start - dt.timedelta(weeks=8)))
     if settings.intent.relevant_topics:
         t = t.filter(t.topic.lower().isin([x.lower() for x in settings.intent.relevant_topics]))
     surge = t.score >= settings.thresholds.surge_score
     recent = t.week > last_start - dt.timedelta(weeks=2)
+    month = t.week > last_start - dt.timedelta(weeks=4)
     return t.group_by("account_id").agg(
         surging_2w=t.topic.nunique(where=surge & recent),
-        weeks_surging_4w=t.week.nunique(where=surge),
+        weeks_surging_4w=t.week.nunique(where=surge & month),
         best_score_2w=t.score.max(where=recent),
+        weeks_surging_8w=t.week.nunique(where=surge),
+        topics_surging_8w=t.topic.nunique(where=surge),
     )
 
 
 def _touch_counts(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
     t = wh.table("touches").filter(ibis._.account_id.notnull() & (ibis._.ts <= as_of))
     t = t.filter(t.ts > as_of - dt.timedelta(days=365))
+    t = t.mutate(_path=url_path(t.url.fill_null("")))
     age = days_before(as_of, t.ts)
 
     def count(condition: ir.BooleanValue) -> ir.IntegerValue:
         return ibis.cases((condition, 1), else_=0).sum()
 
     visit = t.kind == "web_visit"
-    key = key_page(url_path(t.url.fill_null("")), settings)
+    key = key_page(t._path, settings)
     return t.group_by("account_id").agg(
         visits_14d=count(visit & (age <= 14)),
         key_visits_14d=count(visit & key & (age <= 14)),
@@ -103,6 +109,7 @@ def _touch_counts(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.T
             t.kind.isin(["form_fill", "webinar", "event", "content_download"]) & (age <= 90)
         ),  # fmt: skip
         days_since_touch=age.min(),
+        visit_weeks_8w=(age / 7.0).floor().nunique(where=visit & (age < 56)),
     )
 
 

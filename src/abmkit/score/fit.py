@@ -67,7 +67,10 @@ def _num(x: float) -> str:
 
 
 def _tech_list(t: ir.Table) -> ir.StringValue:
-    """Technologies as ';a;b;c;' (lower-case), so membership is a plain substring test."""
+    """Technologies as ';a;b;c;' (lower-case), so membership is a plain substring test; read
+    from `_techs` when the table has it (computed once per row by `fit_scores`)."""
+    if "_techs" in t.columns:
+        return t._techs
     raw = t.technologies.fill_null("").lower().re_replace(r"\s*[;,|]\s*", ";").strip()
     return ";" + raw + ";"
 
@@ -207,6 +210,7 @@ def fit_scores(wh: Warehouse, settings: Settings) -> tuple[ir.Table, ir.Table]:
     (account_id, score='fit', factor, points, reason)."""
     icp = settings.icp
     t = wh.table("accounts")
+    t = t.mutate(_techs=_tech_list(t))  # once per row: every technology rule reads it
     t, attribute_rules = _attribute_criteria(wh, t, icp)
     rules = criteria(t, icp) + attribute_rules
     total = sum(c.weight for c in rules)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -66,32 +67,46 @@ def touched_accounts(wh: Warehouse, since: dt.datetime) -> ir.Table:
     unscored = wh.table("accounts").select("account_id").anti_join(
         wh.table("account_scores"), "account_id")  # fmt: skip
     ids = ibis.union(*changed, unscored).filter(ibis._.account_id.notnull()).distinct()
-    return wh.con.create_table(ibis.util.gen_name("touched"), ids, temp=True)
+    return wh.temp("touched", ids)
 
 
 class ScopedWarehouse(Warehouse):
-    """The warehouse as seen by a refresh of some accounts only: the source tables (and the
-    accounts' custom attributes) hold just those accounts' rows, copied once into temporary
-    tables; every other table, and everything else, is the warehouse itself.
+    """The warehouse as seen by one refresh: with `ids`, the source tables (and the accounts'
+    custom attributes) hold just those accounts' rows, copied once into temporary tables; every
+    other table, and everything else, is the warehouse itself. Scores are per account, so
+    computing them over these small tables gives the same numbers as over the full ones, in a
+    fraction of the time. Without `ids` it sees every account.
 
-    Scores are per account, so computing them over these small tables gives the same numbers
-    as over the full ones, in a fraction of the time."""
+    Either way it keeps `memo`: what several scores of one refresh read (contacts with their
+    personas, recent touches with the person behind them) is computed once per refresh."""
 
-    def __init__(self, base: Warehouse, ids: ir.Table):  # noqa: D107 - shares base's connection
-        self.__dict__.update(base.__dict__)
+    def __init__(self, base: Warehouse, ids: ir.Table | None = None):  # noqa: D107
+        self.__dict__.update(base.__dict__)  # the same connection, engine and settings
         self._ids = ids
-        self._scoped: dict[str, ir.Table] = {}
+        self._tables: dict[str, ir.Table] = {}
+        self.memo: dict[str, ir.Table] = {}
 
     def table(self, name: str) -> ir.Table:
         if name not in (*SOURCES, "attributes"):
             return super().table(name)
-        if name not in self._scoped:
+        if name not in self._tables:
             full = super().table(name)
-            if name == "attributes":
+            if self._ids is None:
+                self._tables[name] = full
+            elif name == "attributes":
                 ids = self._ids.select(entity_id="account_id")
                 rows = full.filter(full.entity == "account").semi_join(ids, "entity_id")
+                self._tables[name] = self.temp(f"scoped_{name}", rows)
             else:
                 rows = full.semi_join(self._ids, "account_id")
-            self._scoped[name] = self.con.create_table(ibis.util.gen_name(f"scoped_{name}"),
-                                                       rows, temp=True)  # fmt: skip
-        return self._scoped[name]
+                self._tables[name] = self.temp(f"scoped_{name}", rows)
+        return self._tables[name]
+
+
+def memoized(wh: Warehouse, key: str, build: Callable[[], ir.Table]) -> ir.Table:
+    """`build()` computed once per refresh when `wh` is a refresh's view (else as it is)."""
+    if not isinstance(wh, ScopedWarehouse):
+        return build()
+    if key not in wh.memo:
+        wh.memo[key] = wh.temp(key, build())
+    return wh.memo[key]

@@ -29,10 +29,9 @@ and samples make every run give the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
@@ -75,12 +74,26 @@ class Lookalike:
 
 
 @dataclass(frozen=True)
+class Category:
+    """Industry or country: the distinct values and each account's value (index), the buckets
+    that get a column and each account's bucket."""
+
+    labels: np.ndarray
+    codes: np.ndarray
+    names: np.ndarray
+    bucket: np.ndarray
+
+
+@dataclass(frozen=True)
 class Design:
-    """The feature matrix (accounts × columns), each factor's columns, the technologies."""
+    """The feature matrix (accounts × columns), each factor's columns, the technologies and
+    which accounts use them (accounts × technologies), the industries and countries."""
 
     x: np.ndarray
     groups: dict[str, list[int]]
     technologies: list[str]
+    uses: np.ndarray
+    categories: dict[str, Category]
 
 
 def customers(wh: Warehouse) -> ir.Table:
@@ -153,15 +166,22 @@ def _accounts(wh: Warehouse) -> pa.Table:
     """One row per account, ordered by account_id: firmographics, whether it is a customer, and
     its technologies as ';A;b;' (NULL when unknown)."""
     t = wh.table("accounts")
-    raw = t.technologies.re_replace(r"\s*[;,|]\s*", ";").strip()
-    techs = ibis.cases((t.technologies.isnull() | (raw == ""), ibis.null(dt.string)),
-                       else_=";" + raw + ";")  # fmt: skip
     frame = t.select(
         "account_id", "industry", "country", employees=t.employees.cast(dt.float64),
-        revenue=t.revenue.cast(dt.float64), techs=techs,
+        revenue=t.revenue.cast(dt.float64), techs="technologies",
         customer=t.account_id.isin(customers(wh).account_id).fill_null(False),
-    ).order_by("account_id")  # fmt: skip
-    return frame.to_pyarrow().combine_chunks()
+    ).order_by("account_id").to_pyarrow()  # fmt: skip
+    lists = _tech_lists(t).to_pyarrow()  # far fewer than accounts: each normalized once
+    which = pc.index_in(frame["techs"], value_set=lists["technologies"].combine_chunks())
+    techs = lists["techs"].take(which)
+    return frame.set_column(frame.schema.get_field_index("techs"), "techs", techs).combine_chunks()
+
+
+def _tech_lists(t: ir.Table) -> ir.Table:
+    """(technologies, techs): each distinct value, and it as ';A;b;' (NULL when none)."""
+    lists = t.select("technologies").distinct()
+    raw = lists.technologies.re_replace(r"\s*[;,|]\s*", ";").strip()
+    return lists.mutate(techs=(";" + raw + ";").nullif(";;"))
 
 
 def _design(frame: pa.Table, n_techs: int) -> Design:
@@ -172,21 +192,26 @@ def _design(frame: pa.Table, n_techs: int) -> Design:
         groups.setdefault(group, []).extend(range(len(columns), len(columns) + len(cols)))
         columns.extend(cols)
 
-    for group in ("industry", "country"):
-        buckets, bucket = _buckets(*_labels(frame[group]))
-        add(group, *[(bucket == b).astype(float) for b in range(len(buckets))])
+    categories = {group: _category(frame[group]) for group in ("industry", "country")}
+    for group, category in categories.items():
+        add(group, *[(category.bucket == b).astype(float) for b in range(len(category.names))])
     for group in ("employees", "revenue"):
         add(group, *_log_size(frame[group]))
     names, has = _technologies(frame["techs"], n_techs)
     if names:
         add("technologies", *has.T.astype(float), _unknown_techs(frame).astype(float))
-    return Design(np.column_stack(columns), groups, names)
+    return Design(np.column_stack(columns), groups, names, has, categories)
+
+
+def _category(column: pa.ChunkedArray) -> Category:
+    labels, codes = _labels(column)
+    return Category(labels, codes, *_buckets(labels, codes))
 
 
 def _labels(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct values, each account's index into them); NULL or blank → 'unknown'."""
     text = pc.utf8_trim_whitespace(column.cast(pa.string()).fill_null(""))
-    encoded = pc.replace_substring_regex(text, "^$", "unknown").combine_chunks()
+    encoded = pc.if_else(pc.equal(text, ""), "unknown", text).combine_chunks()
     encoded = encoded.dictionary_encode()
     return np.array(encoded.dictionary.to_pylist(), object), encoded.indices.to_numpy()
 
@@ -220,17 +245,20 @@ def _floats(column: pa.ChunkedArray) -> np.ndarray:
 def _technologies(techs: pa.ChunkedArray, n: int) -> tuple[list[str], np.ndarray]:
     """(names, accounts × names yes/no) of the n most common technologies, each named as most
     often spelled (case aside: the alphabetically first spelling)."""
-    tokens = pc.list_flatten(pc.split_pattern(techs, ";"))
-    tokens = tokens.filter(pc.not_equal(tokens, ""))
+    lists = pc.split_pattern(techs.combine_chunks(), ";")
+    tokens, owner = pc.list_flatten(lists), pc.list_parent_indices(lists)
+    named = pc.not_equal(tokens, "")
+    tokens, owner = tokens.filter(named), owner.filter(named)
     if n == 0 or len(tokens) == 0:
         return [], np.zeros((len(techs), 0), bool)
     counted = pa.table({"key": pc.utf8_lower(tokens), "name": tokens})
     top = counted.group_by("key").aggregate([("name", "count"), ("name", "min")])
     top = top.sort_by([("name_count", "descending"), ("key", "ascending")]).slice(0, n)
-    lower = pc.utf8_lower(techs)
-    has = [pc.match_substring(lower, f";{key};").fill_null(False).to_numpy(zero_copy_only=False)
-           for key in top["key"].to_pylist()]  # fmt: skip
-    return top["name_min"].to_pylist(), np.column_stack(has)
+    which = pc.index_in(counted["key"], value_set=top["key"].combine_chunks())
+    found = which.is_valid()
+    has = np.zeros((len(techs), top.num_rows), bool)
+    has[owner.filter(found).to_numpy(), which.filter(found).to_numpy()] = True
+    return top["name_min"].to_pylist(), has
 
 
 def _unknown_techs(frame: pa.Table) -> np.ndarray:
@@ -240,7 +268,10 @@ def _unknown_techs(frame: pa.Table) -> np.ndarray:
 # -- reasons ------------------------------------------------------------------------------------
 def _reasons(frame: pa.Table, y: np.ndarray, design: Design, model: Pipeline) -> pa.Table:
     """The TOP_REASONS factors of each account by absolute points, largest first."""
-    contrib = model[0].transform(design.x) * model[-1].coef_[0]
+    scaler = model[0]  # its transform, without the input checks: (x - mean) / scale
+    contrib = design.x - scaler.mean_
+    contrib /= scaler.scale_
+    contrib *= model[-1].coef_[0]
     spread = float(np.subtract(*np.percentile(contrib.sum(axis=1), [95, 5]))) or 1.0
     factors = list(design.groups)
     points = np.column_stack([contrib[:, design.groups[f]].sum(axis=1) for f in factors])
@@ -248,38 +279,61 @@ def _reasons(frame: pa.Table, y: np.ndarray, design: Design, model: Pipeline) ->
     k = min(TOP_REASONS, len(factors))
     order = np.argsort(-np.abs(points), axis=1, kind="stable")[:, :k]
     rows, cols = np.repeat(np.arange(len(y)), k), order.ravel()
-    label, detail = np.empty(len(rows), object), np.empty(len(rows), object)
+    labels, details = [], []
     for i, factor in enumerate(factors):
-        at = rows[cols == i]
-        label[cols == i], detail[cols == i] = _WORDS[factor](frame, y, at, design, contrib[at],
-                                                             points[at, i])  # fmt: skip
+        chosen = np.flatnonzero(cols == i)
+        label, detail = _WORDS[factor](frame, y, rows[chosen], design, contrib,
+                                       points[rows[chosen], i])  # fmt: skip
+        labels.append((chosen, label))
+        details.append((chosen, detail))
     picked = points[rows, cols]
-    reason = pc.binary_join_element_wise(pa.array(label, pa.string()), _signed(picked),
-                                         pa.array(detail, pa.string()), "")  # fmt: skip
+    reason = pc.binary_join_element_wise(_gather(len(rows), labels),
+                                         _gather(len(rows), [(slice(None), _signed(picked))]),
+                                         _gather(len(rows), details), "")  # fmt: skip
     return pa.table({
         "account_id": frame["account_id"].take(pa.array(rows)),
-        "score": pa.array(np.full(len(rows), "lookalike", object), pa.string()),
-        "factor": pa.array(np.array(factors, object)[cols], pa.string()),
+        "score": pa.repeat(pa.scalar("lookalike", pa.string()), len(rows)),
+        "factor": pa.array(factors, pa.string()).take(pa.array(cols)),
         "points": pa.array(picked, pa.float64()),
         "reason": reason,
     }).select(REASON_COLUMNS)  # fmt: skip
 
 
-def _signed(points: np.ndarray) -> pa.Array:
-    """': +12', ': −3' (formatted once per distinct value)."""
-    values, inverse = np.unique(points, return_inverse=True)
-    shown = np.array([f": {v:+.0f}".replace("-", "−") for v in values], object)
-    return pa.array(shown[inverse], pa.string())
+@dataclass(frozen=True)
+class Texts:
+    """Strings for some rows, each distinct one made once: the texts, and each row's index."""
+
+    texts: list[str]
+    index: np.ndarray
 
 
-Words = tuple[np.ndarray, np.ndarray]
+Words = tuple[Texts, Texts]
 """For the chosen accounts: what the factor is for it, and the comparison in brackets."""
 
 
-def _shares(has: np.ndarray, y: np.ndarray) -> list[str]:
-    """Per column of `has` (accounts × columns, yes/no): how common among customers and others."""
+def _gather(n: int, parts: Sequence[tuple[np.ndarray | slice, Texts]]) -> pa.Array:
+    """n strings, placed from each part's (rows, texts)."""
+    texts: list[str] = []
+    index = np.zeros(n, np.int64)
+    for rows, part in parts:
+        index[rows] = part.index + len(texts)
+        texts.extend(part.texts)
+    return pa.array(texts, pa.string()).take(pa.array(index))
+
+
+def _signed(points: np.ndarray) -> Texts:
+    """': +12', ': −3' (formatted once per distinct value)."""
+    values, inverse = np.unique(points, return_inverse=True)
+    return Texts([f": {v:+.0f}".replace("-", "−") for v in values], inverse)
+
+
+def _shares(customers: np.ndarray, everyone: np.ndarray, y: np.ndarray) -> list[str]:
+    """Per column, from how many customers and how many accounts in all have it: how common it
+    is among customers and among other accounts."""
+    n_customers = int(y.sum())
+    others = (everyone - customers) / (len(y) - n_customers)
     return [f"{_pct(c)} of customers, {_pct(o)} of other accounts"
-            for c, o in zip(has[y].mean(axis=0), has[~y].mean(axis=0), strict=True)]  # fmt: skip
+            for c, o in zip(customers / n_customers, others, strict=True)]  # fmt: skip
 
 
 def _pct(share: float) -> str:
@@ -287,58 +341,102 @@ def _pct(share: float) -> str:
 
 
 def _category_words(group: str, plural: str) -> Callable[..., Words]:
-    def words(frame: pa.Table, y: np.ndarray, at: np.ndarray, *_: object) -> Words:
-        labels, codes = _labels(frame[group])
-        names, bucket = _buckets(labels, codes)
-        shares = _shares(np.eye(len(names), dtype=bool)[bucket], y)
-        detail = np.array([f" ({s})" for s in shares], object)
-        if names[-1] == "other":
+    def words(frame: pa.Table, y: np.ndarray, at: np.ndarray, design: Design, *_: object) -> Words:
+        category = design.categories[group]
+        n = len(category.names)
+        shares = _shares(np.bincount(category.bucket[y], minlength=n),
+                         np.bincount(category.bucket, minlength=n), y)  # fmt: skip
+        detail = [f" ({s})" for s in shares]
+        if category.names[-1] == "other":
             detail[-1] = f" (rarer {plural}: {shares[-1]})"
-        said = np.array([f"{group} {v}" for v in labels], object)
-        return said[codes[at]], detail[bucket[at]]
+        said = [f"{group} {v}" for v in category.labels]
+        return Texts(said, category.codes[at]), Texts(detail, category.bucket[at])
 
     return words
 
 
-def _size_words(group: str, shown: Callable[[float], str]) -> Callable[..., Words]:
+def _size_words(
+    group: str, shown: Callable[[float], str], key: Callable[[np.ndarray], np.ndarray] | None = None
+) -> Callable[..., Words]:
+    """`key` (if any) maps values to fewer ones shown alike, so each is formatted once."""
+
     def words(frame: pa.Table, y: np.ndarray, at: np.ndarray, *_: object) -> Words:
         x = _floats(frame[group])
         known = np.isfinite(x) & (x > 0)
-        values, inverse = np.unique(np.where(known, x, np.nan)[at], return_inverse=True)
-        said = np.array([f"{group} {shown(v)}" if np.isfinite(v) else f"{group} unknown"
-                         for v in values], object)  # fmt: skip
+        chosen = np.where(known, x, np.nan)[at]
+        values, inverse = np.unique(key(chosen) if key else chosen, return_inverse=True)
+        said = [f"{group} unknown" if np.isnan(v) else f"{group} {shown(v)}" for v in values]
         mid = [shown(float(np.median(x[known & side]))) if (known & side).any() else "unknown"
                for side in (y, ~y)]  # fmt: skip
         detail = f" (median customer {mid[0]}, other accounts {mid[1]})"
-        return said[inverse], np.full(len(at), detail, object)
+        return Texts(said, inverse), Texts([detail], np.zeros(len(at), np.int64))
 
     return words
+
+
+_POWERS = np.array([float(f"1e{e}") for e in range(16)])
+
+
+def _two_digits(values: np.ndarray) -> np.ndarray:
+    """float(f"{v:.2g}") of each value (NaN stays NaN), in numpy where that is exact: from 10 to
+    1e15 and not within 1e-9 of a tie; the other values go through Python."""
+    easy = (values >= 10) & (values < 1e15)
+    v = np.where(easy, values, 10.0)
+    e = np.clip(np.floor(np.log10(v)), 1, 14).astype(np.int64)  # then made exact:
+    e = np.where(v < _POWERS[e], e - 1, e)
+    e = np.where(v >= _POWERS[e + 1], e + 1, e)
+    q = v / _POWERS[e - 1]  # in [10, 100], rounded once
+    easy &= np.abs(q - np.floor(q) - 0.5) > 1e-9
+    out = np.where(np.isnan(values), np.nan, np.rint(q) * _POWERS[e - 1])  # exact: ≤ 100 × 10^13
+    rest = np.flatnonzero(~easy & ~np.isnan(values))
+    out[rest] = [float(f"{v:.2g}") for v in values[rest]]
+    return out
 
 
 def _tech_words(frame: pa.Table, y: np.ndarray, at: np.ndarray, design: Design,
                 contrib: np.ndarray, points: np.ndarray) -> Words:  # fmt: skip
     """Name the (up to) two technologies that move the account most in its factor's direction,
     and how common the first is among customers and other accounts."""
-    cols = design.groups["technologies"][:-1]
-    has = design.x[:, cols] > 0
-    sign = np.where(points < 0, -1.0, 1.0)[:, None]
-    top = np.argsort(-contrib[:, cols] * sign, axis=1, kind="stable")[:, :2]
-    names = np.array(design.technologies, object)
-    phrase = np.where(has[at[:, None], top], "uses " + names[top], "no " + names[top])
-    said = "technologies: " + phrase[:, 0]
-    if top.shape[1] > 1:
-        said = said + ", " + phrase[:, 1]
-    shares = np.array([f" ({n}: {s})" for n, s in zip(names, _shares(has, y), strict=True)],
-                      object)  # fmt: skip
+    cols, has = design.groups["technologies"][:-1], design.uses  # consecutive columns
+    toward = contrib[:, cols[0] : cols[-1] + 1][at] * np.where(points < 0, -1.0, 1.0)[:, None]
+    top = _largest_two(toward)
+    phrase = top * 2 + has[at[:, None], top]  # per technology: "no" (even), "uses" (odd)
+    code = phrase[:, 0] * 2 * len(cols) + (phrase[:, 1] if top.shape[1] > 1 else 0)
     unknown = _unknown_techs(frame)[at]
-    return (np.where(unknown, "technologies unknown", said).astype(object),
-            np.where(unknown, "", shares[top[:, 0]]).astype(object))  # fmt: skip
+    codes, inverse = np.unique(np.where(unknown, -1, code), return_inverse=True)
+    said = [_tech_phrases(c, len(cols), top.shape[1], design.technologies) for c in codes]
+    counts = _shares(has[y].sum(axis=0), has.sum(axis=0), y)
+    shares = [f" ({n}: {s})" for n, s in zip(design.technologies, counts, strict=True)]
+    return (Texts(said, inverse),
+            Texts([*shares, ""], np.where(unknown, len(cols), top[:, 0])))  # fmt: skip
+
+
+def _tech_phrases(code: int, n: int, k: int, names: list[str]) -> str:
+    """'technologies: uses A, no B' from the code _tech_words made (-1: unknown)."""
+    if code < 0:
+        return "technologies unknown"
+    phrases = [code // (2 * n), code % (2 * n)][:k]
+    return "technologies: " + ", ".join(
+        f"{'uses' if p % 2 else 'no'} {names[p // 2]}" for p in phrases
+    )
+
+
+def _largest_two(v: np.ndarray) -> np.ndarray:
+    """np.argsort(-v, axis=1, kind="stable")[:, :2] (ties: the first column) without sorting
+    whole rows; overwrites `v`."""
+    if not np.isfinite(v).all():
+        return np.argsort(-v, axis=1, kind="stable")[:, :2]
+    first = np.argmax(v, axis=1)
+    if v.shape[1] < 2:
+        return first[:, None]
+    v[np.arange(len(v)), first] = -np.inf
+    return np.column_stack([first, np.argmax(v, axis=1)])
 
 
 _WORDS: dict[str, Callable[..., Words]] = {
     "industry": _category_words("industry", "industries"),
     "country": _category_words("country", "countries"),
     "employees": _size_words("employees", lambda v: f"{v:,.0f}"),
-    "revenue": _size_words("revenue", lambda v: f"${_num(float(f'{v:.2g}'))}"),
+    "revenue": _size_words("revenue", lambda v: f"${_num(float(f'{v:.2g}'))}", _two_digits),
     "technologies": _tech_words,
 }

@@ -53,8 +53,8 @@ CORE = [c for c in ACCOUNT_SCORES.names
         if c not in ("as_of", "tier", "cluster", "cluster_label", "scored_at")]  # fmt: skip
 """The stored columns a refresh computes before tiers and clusters are assigned."""
 ZERO = {"intent_3p": 0.0, "intent_1p": 0.0, "topics_surging": 0, "key_page_visits": 0,
-        "engagement": 0.0, "engagement_minutes": 0.0, "engaged_contacts": 0,
-        "engaged_personas": 0, "open_opportunities": 0}  # fmt: skip
+        "engagement": 0.0, "engagement_minutes": 0.0, "anonymous_minutes": 0.0,
+        "engaged_contacts": 0, "engaged_personas": 0, "open_opportunities": 0}  # fmt: skip
 
 
 @dataclass
@@ -92,7 +92,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     fit, intent and engagement. The lookalike score comes from `lookalike` (a model trained on
     every account); without it, each account keeps the one it has."""
     full = wh
-    wh = ScopedWarehouse(wh, only) if only is not None else wh
+    wh = ScopedWarehouse(wh, only)  # only's source rows, each shared input computed once
     fit, fit_reasons = fit_scores(wh, settings)
     previous = wh.table("account_scores").select("account_id", "tier")
     if lookalike is not None and lookalike.scores is not None:
@@ -108,8 +108,8 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
              first_party_intent(wh, settings, as_of), eng,
              opportunity_status(wh, settings, as_of)]  # fmt: skip
     t = wh.table("accounts").select("account_id", "account_type")
-    for part in parts:
-        t = t.left_join(part, "account_id").drop("account_id_right")
+    for part in parts:  # each computed on its own: small queries compile and plan fast
+        t = t.left_join(wh.temp("part", part), "account_id").drop("account_id_right")
     t = t.mutate(**{c: t[c].fill_null(v) for c, v in ZERO.items()},
                  late_stage_open=t.late_stage_open.fill_null(False),
                  won_before=t.won_before.fill_null(False))  # fmt: skip
@@ -134,7 +134,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
                  **{f"_c_{k}": v for k, v in contrib.items()})  # fmt: skip
     eligible, why_not = eligibility(t, settings)
     t = t.mutate(eligible=eligible, why_not=why_not)
-    t = wh.con.create_table(ibis.util.gen_name("scored"), t, temp=True)  # the reasons read it
+    t = wh.temp("scored", t)  # the reasons read it
     reasons = [fit_reasons, _intent_reasons(t), _engagement_reasons(t, settings),
                *_priority_reasons(t, settings, model),
                committee_reasons(wh, settings, as_of)]  # fmt: skip
@@ -148,12 +148,13 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
 
 def _intent_reasons(t: ir.Table) -> ir.Table:
     third = ibis.cases(
-        (t.topics_surging > 0, t.topics_surging.cast(idt.string) + " relevant topics surging: "
-         + t.top_topics),
+        (t.topics_surging > 0, _counted(t.topics_surging, "relevant topic", "relevant topics")
+         + " surging: " + t.top_topics),
         else_=ibis.literal("no relevant topic surging"),
     )  # fmt: skip
+    key = _counted(t.key_page_visits, "key-page visit", "key-page visits") + " lately"
     first = ibis.cases(
-        (t.key_page_visits > 0, t.key_page_visits.cast(idt.string) + " key-page visits lately"),
+        (t.key_page_visits > 0, key),
         (t.intent_1p > 0, ibis.literal("web visits, none to key pages")),
         else_=ibis.literal("no recent web visits"),
     )
@@ -166,15 +167,26 @@ def _intent_reasons(t: ir.Table) -> ir.Table:
     )  # fmt: skip
 
 
+def _counted(n: ir.IntegerValue, one: str, many: str) -> ir.StringValue:
+    """A count and its noun: `1 minute`, `3 minutes`."""
+    return n.cast(idt.string) + ibis.cases((n == 1, f" {one}"), else_=f" {many}")
+
+
 def _engagement_reasons(t: ir.Table, settings: Settings) -> ir.Table:
     days = settings.engagement.window_days
+    minutes = _counted(t.engagement_minutes.round(0).cast(idt.int64), "minute", "minutes")
+    people = (_counted(t.engaged_contacts, "known person", "known people") + " ("
+              + _counted(t.engaged_personas, "persona", "personas") + ")")  # fmt: skip
+    anonymous = t.anonymous_minutes > 0
+    source = ibis.cases(
+        ((t.engaged_contacts > 0) & anonymous, people + " and anonymous visits"),
+        (t.engaged_contacts > 0, people),
+        else_=ibis.literal("anonymous visits"),
+    )
     words = ibis.cases(
-        (t.engagement_minutes > 0,
-         t.engagement_minutes.round(0).cast(idt.int64).cast(idt.string) + " minutes in "
-         + f"{days} days from " + t.engaged_contacts.cast(idt.string) + " known people ("
-         + t.engaged_personas.cast(idt.string) + " personas) and anonymous visits"),
+        (t.engagement_minutes > 0, minutes + f" in {days} days from " + source),
         else_=ibis.literal(f"no engagement in {days} days"),
-    )  # fmt: skip
+    )
     return t.select("account_id", score=ibis.literal("engagement"),
                     factor=ibis.literal("minutes"), points=t.engagement.round(1),
                     reason=words)  # fmt: skip
@@ -184,10 +196,13 @@ def _priority_reasons(t: ir.Table, settings: Settings,
                       model: ModelVersion | None) -> list[ir.Table]:  # fmt: skip
     w = settings.weights
     words = {"fit": w.fit, "intent": w.intent, "engagement": w.engagement}
+    total = sum(words.values()) or 1.0
     parts = []
     for name, weight in words.items():
+        # the points use the weight's share of all three; say so when they do not add up to 1
+        of = "" if abs(total - 1.0) < 1e-9 else f" (weight {weight:g} of {total:g})"
         text = (ibis.literal(f"{name} ") + t[name].round(0).cast(idt.int64).cast(idt.string)
-                + f" × weight {weight:g}")  # fmt: skip
+                + f" × {weight / total:.3g}{of}")  # fmt: skip
         if model is not None:
             text = text + " (context: the model weighs every signal itself)"
         parts.append(t.select("account_id", score=ibis.literal("priority"),
@@ -252,18 +267,17 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     if model is None:
         result.notes.append("no propensity model is active: priority blends fit, intent and "
                             "engagement (train one with `abm model train`)")  # fmt: skip
-    fresh = _temp(wh, "fresh", _core(scored.mutate(as_of=ibis.literal(as_of, idt.timestamp))))
+    fresh = wh.temp("fresh", _core(scored.mutate(as_of=ibis.literal(as_of, idt.timestamp))))
     previous = wh.table("account_scores")
     kept = None
     ranking = fresh.select("account_id", "priority", "eligible")
     if scope is not None:  # everyone else keeps their scores, and competes for tiers with them
         kept = previous.anti_join(scope, "account_id").semi_join(wh.table("accounts"),
                                                                  "account_id")  # fmt: skip
-        eligible, why_not = eligibility(kept, settings)
-        kept = _temp(wh, "kept", _core(kept.mutate(eligible=eligible, why_not=why_not)))
-        ranking = ibis.union(ranking, kept.select("account_id", "priority", "eligible"))
+        eligible, _ = eligibility(kept, settings)
+        ranking = ibis.union(ranking, kept.select("account_id", "priority", eligible=eligible))
     tiers, cuts = assign_tiers(wh, ranking, previous.select("account_id", "tier"), settings)
-    tiers = _temp(wh, "tiers", tiers)
+    tiers = wh.temp("tiers", tiers)
     result.tiers = cuts
     result.accounts = int(tiers.count().execute())
     if scope is None:
@@ -276,15 +290,18 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
         t = t.left_join(clusters, "account_id").drop("account_id_right")
         return t.mutate(scored_at=ibis.literal(now, idt.timestamp))
 
-    final = placed(fresh)
+    final = placed(_core(fresh))  # typed as stored again, to stack with the rows that moved
     if kept is not None:  # of the others, only those whose tier or cluster moved are written
-        moved = placed(kept).join(previous.select("account_id", _t="tier", _c="cluster",
-                                                  _l="cluster_label"), "account_id")  # fmt: skip
-        moved = moved.filter(~moved.tier.identical_to(moved._t)
-                             | ~moved.cluster.identical_to(moved._c)
-                             | ~moved.cluster_label.identical_to(moved._l))  # fmt: skip
-        final = ibis.union(final, moved.drop("_t", "_c", "_l"))
-    final = _temp(wh, "final", final)
+        now_at = kept.select("account_id", _t="tier", _c="cluster", _l="cluster_label")
+        now_at = now_at.left_join(tiers, "account_id").drop("account_id_right")
+        now_at = now_at.left_join(clusters, "account_id").drop("account_id_right")
+        moved = now_at.filter(~now_at.tier.identical_to(now_at._t)
+                              | ~now_at.cluster.identical_to(now_at._c)
+                              | ~now_at.cluster_label.identical_to(now_at._l))  # fmt: skip
+        rows = kept.semi_join(moved.select("account_id"), "account_id")
+        eligible, why_not = eligibility(rows, settings)
+        final = ibis.union(final, placed(_core(rows.mutate(eligible=eligible, why_not=why_not))))
+    final = wh.temp("final", final)
     compare = [c for c in ACCOUNT_SCORES.names if c not in ("account_id", "scored_at", "as_of")]
     # Floats rounded, so that sums taken in a different order (parallel aggregation) do not
     # count as changes when nothing changed.
@@ -293,7 +310,7 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     plan = plan_upsert(wh, "account_scores", rows, "account_id", compare)
     keyed = reasons.mutate(reason_id=reasons.account_id + "|" + reasons.score + "|"
                            + reasons.factor)  # fmt: skip
-    keyed = _temp(wh, "reasons", keyed)
+    keyed = wh.temp("reasons", keyed)
     reason_plan = plan_upsert(wh, "score_reasons", keyed, "reason_id",
                               ["account_id", "score", "factor", "points", "reason"])  # fmt: skip
     changes = _tier_changes(final, previous, cuts, settings, now)
@@ -303,9 +320,7 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
         stored_reasons = stored_reasons.semi_join(scope, "account_id")
     gone_scores = previous.anti_join(wh.table("accounts"), "account_id").select("account_id")
     gone_reasons = stored_reasons.anti_join(keyed, "reason_id").select("reason_id")
-    gone = [ibis.util.gen_name("gone") for _ in range(2)]
-    for name, ids in zip(gone, (gone_scores, gone_reasons), strict=True):
-        wh.con.create_table(name, ids, temp=True)
+    gone = [wh.temp("gone", ids) for ids in (gone_scores, gone_reasons)]
     with wh.transaction():
         apply_upsert(wh, plan)
         apply_upsert(wh, reason_plan)
@@ -321,11 +336,6 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
         result.history_rows = history_rows
         _record_run(wh, result, watermark, fingerprint, version, started)
     return result
-
-
-def _temp(wh: Warehouse, prefix: str, t: ir.Table) -> ir.Table:
-    """`t` computed once into a temporary table."""
-    return wh.con.create_table(ibis.util.gen_name(prefix), t, temp=True)
 
 
 def _core(t: ir.Table) -> ir.Table:
@@ -389,11 +399,11 @@ def _tier2_clusters(wh: Warehouse, tiers: ir.Table, fresh: ir.Table, kept: ir.Ta
     return wh.stage(cluster_accounts(frame, settings), prefix="clusters")
 
 
-def _delete_missing(wh: Warehouse, table: str, key: str, gone: str) -> None:
-    """Delete the rows of `table` whose key is in the temporary table named `gone`."""
-    if wh.count(gone):
-        wh.execute_sql(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT "{key}" FROM "{gone}")',
-                       table=table)  # fmt: skip
+def _delete_missing(wh: Warehouse, table: str, key: str, gone: ir.Table) -> None:
+    """Delete the rows of `table` whose key is in the (temporary) table `gone`."""
+    if int(gone.count().execute()):
+        ids = wh.con.compile(gone.select(key))
+        wh.execute_sql(f'DELETE FROM "{table}" WHERE "{key}" IN ({ids})', table=table)
 
 
 def _tier_changes(final: ir.Table, previous: ir.Table, cuts: list[TierCut], settings: Settings,
@@ -416,7 +426,7 @@ def _tier_changes(final: ir.Table, previous: ir.Table, cuts: list[TierCut], sett
 
 def _history_rows(wh: Warehouse, final: ir.Table, now: dt.datetime) -> ir.Table:
     """Rows for accounts whose bucket, stages or tier differ from their last history row."""
-    h = wh.table("score_history")
+    h = wh.table("score_history").semi_join(final.select("account_id"), "account_id")
     last = h.mutate(_n=ibis.row_number().over(group_by="account_id",
                                               order_by=ibis.desc("recorded_at")))  # fmt: skip
     previous = {f"_h_{k}": last[k] for k in HISTORY_KEYS}
@@ -426,4 +436,4 @@ def _history_rows(wh: Warehouse, final: ir.Table, now: dt.datetime) -> ir.Table:
     changed = t.filter(t._hid.isnull() | differs)
     rows = changed.select("account_id", "as_of", *HISTORY_KEYS, "priority",
                           recorded_at=ibis.literal(now, idt.timestamp))  # fmt: skip
-    return wh.con.create_table(ibis.util.gen_name("history"), rows, temp=True)
+    return wh.temp("history", rows)

@@ -27,6 +27,7 @@ import ibis.expr.types as ir
 
 from abmkit.config.settings import Settings
 from abmkit.resolve.personas import persona_of
+from abmkit.score.incremental import ScopedWarehouse, memoized
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.lookups import map_distinct
 
@@ -151,7 +152,8 @@ def first_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
     t = t.filter(t.kind == "web_visit")
     window = max(cfg.first_party_days, 7 * (cfg.momentum_weeks + 1))
     t = t.filter((t.ts > as_of - dt.timedelta(days=window)) & (t.ts <= as_of))
-    path = url_path(t.url)
+    t = t.mutate(_path=url_path(t.url))  # once per row: every page rule below reads it
+    path = t._path
     weight = prefix_weight(path, cfg.page_weights, cfg.default_page_weight)
     age = days_before(as_of, t.ts)
     recent = age <= cfg.first_party_days
@@ -173,18 +175,17 @@ def first_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
 # -- engagement --------------------------------------------------------------------------------
 def engagement(wh: Warehouse, settings: Settings, as_of: dt.datetime,
                tiers: ir.Table | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
-    """Per account: (account_id, engagement_minutes, engagement, engaged_contacts,
-    engaged_personas); and per (account, contact): (account_id, contact_id, persona, minutes)
-    after the cap (contact_id NULL = anonymous activity)."""
+    """Per account: (account_id, engagement_minutes, anonymous_minutes, engagement,
+    engaged_contacts, engaged_personas); and per (account, contact): (account_id, contact_id,
+    persona, minutes) after the cap (contact_id NULL = anonymous activity)."""
     cfg = settings.engagement
-    t = wh.table("touches").filter(ibis._.account_id.notnull())
-    t = t.filter((t.ts > as_of - dt.timedelta(days=cfg.window_days)) & (t.ts <= as_of))
-    t = people_of(wh, t, settings)
+    t = recent_touches(wh, settings, as_of, cfg.window_days)
     kind_points = ibis.cases(*[(t.kind == k, float(v)) for k, v in cfg.points.items()],
                              else_=float(cfg.default_points))  # fmt: skip
     base = kind_points
     if cfg.url_points:
-        base = base + prefix_points(url_path(t.url.fill_null("")), cfg.url_points)
+        t = t.mutate(_path=url_path(t.url.fill_null("")))
+        base = base + prefix_points(t._path, cfg.url_points)
     weight = _lookup(t._persona, cfg.persona_weights) * _lookup(t._seniority,
                                                                 cfg.seniority_weights)  # fmt: skip
     if tiers is not None and cfg.tier_weights:
@@ -205,6 +206,7 @@ def engagement(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     known = engaged & per_contact.contact_id.notnull()
     accounts = per_contact.group_by("account_id").agg(
         engagement_minutes=per_contact.minutes.sum(),
+        anonymous_minutes=per_contact.minutes.sum(where=per_contact.contact_id.isnull()),
         engaged_contacts=per_contact.contact_id.nunique(where=known),
         engaged_personas=per_contact.persona.nunique(where=known & (per_contact.persona != "none")),
     )
@@ -216,15 +218,35 @@ def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
     """Contacts with `persona`: the one the file gave, else read from the title by the
     workspace's persona rules ("none" when no persona takes it), at every refresh, so a changed
     rule applies to everyone."""
-    c = wh.table("contacts")
     rules = settings.personas
 
     def persona(title: str) -> str:
         found = persona_of(title, rules)
         return found.persona if found else "none"
 
-    c = map_distinct(c, "title", persona, "_read_persona", wh.stage)
-    return c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
+    def build() -> ir.Table:
+        c = map_distinct(wh.table("contacts"), "title", persona, "_read_persona", wh.stage)
+        return c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
+
+    return memoized(wh, "contacts_personas", build)
+
+
+def recent_touches(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+                   days: float) -> ir.Table:  # fmt: skip
+    """Touches linked to an account in the `days` before `as_of`, with the person behind them
+    (`people_of`). In a refresh, the longest window any score needs is read once."""
+    longest = max(settings.engagement.window_days, settings.committee.engaged_days)
+
+    def window(t: ir.Table, span: float) -> ir.Table:
+        t = t.filter(t.account_id.notnull())
+        return t.filter((t.ts > as_of - dt.timedelta(days=span)) & (t.ts <= as_of))
+
+    if not isinstance(wh, ScopedWarehouse) or days > longest:
+        return people_of(wh, window(wh.table("touches"), days), settings)
+    touches = wh.table("touches")
+    every = memoized(wh, "recent_touches",
+                     lambda: people_of(wh, window(touches, longest), settings))  # fmt: skip
+    return window(every, days)
 
 
 def people_of(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:

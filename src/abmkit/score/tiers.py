@@ -50,7 +50,7 @@ def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table,
     cfg = settings.tiers
     prev = previous.select(_pid="account_id", _prev="tier")
     t = scored.left_join(prev, scored.account_id == prev._pid).drop("_pid")
-    t = wh.con.create_table(ibis.util.gen_name("tiering"), t.filter(t.eligible), temp=True)
+    t = wh.temp("tiering", t.filter(t.eligible))
     taken: list[ir.Table] = []
     cuts = []
     for tier, capacity in ((1, cfg.tier1_capacity), (2, cfg.tier2_capacity),
@@ -68,7 +68,7 @@ def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table,
         seats = ranked.select(
             "account_id", "tier_rank", tier=ibis.literal(tier, idt.int64), _p=ranked.priority
         )
-        seats = wh.con.create_table(ibis.util.gen_name("seats"), seats, temp=True)
+        seats = wh.temp("seats", seats)
         got = seats.agg(n=seats.count(), low=seats._p.min()).to_pyarrow().to_pylist()[0]
         cuts.append(TierCut(tier, capacity, int(got["n"]), got["low"]))
         taken.append(seats)

@@ -11,7 +11,9 @@ import pyarrow as pa
 from abmkit.config.settings import Settings
 from abmkit.errors import AbmError
 from abmkit.resolve.domains import account_domain
-from abmkit.score.signals import contacts_with_personas
+from abmkit.score.incremental import ScopedWarehouse
+from abmkit.score.refresh import latest_data_time
+from abmkit.score.signals import contacts_with_personas, engagement, naive
 from abmkit.warehouse.engine import Warehouse
 
 LIST_COLUMNS = ["account_id", "name", "domain", "tier", "cluster", "priority", "fit",
@@ -62,6 +64,7 @@ class AccountView:
     history: list[dict]
     tier_changes: list[dict]
     committee: list[dict]
+    personas: list[dict]
     topics: list[dict]
     touches: list[dict]
     opportunities: list[dict]
@@ -91,7 +94,20 @@ def account_view(wh: Warehouse, settings: Settings, key: str, *,
     reasons = wh.table("score_reasons").filter(ibis._.account_id == account_id)
     history = wh.table("score_history").filter(ibis._.account_id == account_id)
     changes = wh.table("tier_changes").filter(ibis._.account_id == account_id)
-    contacts = contacts_with_personas(wh, settings).filter(ibis._.account_id == account_id)
+    # Its engagement per person and persona, scored like `abm score` does, over its rows only.
+    view = ScopedWarehouse(wh, wh.stage(pa.table({"account_id": [account_id]}), prefix="one"))
+    as_of = scores[0]["as_of"] if scores else latest_data_time(wh)
+    contacts = contacts_with_personas(view, settings)
+    per_contact = (
+        engagement(view, settings, naive(as_of), tiers=wh.table("account_scores"))[1]
+        if as_of is not None
+        else None
+    )
+    if per_contact is not None:
+        minutes = per_contact.select(_cid="contact_id", minutes=per_contact.minutes.round(1))
+        contacts = contacts.left_join(minutes, contacts.contact_id == minutes._cid).drop("_cid")
+    else:
+        contacts = contacts.mutate(minutes=ibis.null(float))
     intent = wh.table("intent").filter(ibis._.account_id == account_id)
     topics = intent.group_by("topic").agg(best=intent.score.max(), last_week=intent.week.max(),
                                           weeks=intent.count())  # fmt: skip
@@ -104,9 +120,12 @@ def account_view(wh: Warehouse, settings: Settings, key: str, *,
         history=rows(history, ibis.desc("recorded_at"), 20),
         tier_changes=rows(changes, ibis.desc("recorded_at"), 10),
         committee=rows(
-            contacts.select("name", "title", "persona", "seniority", "department", "email"),
+            contacts.select(
+                "name", "title", "persona", "seniority", "department", "email", "minutes"
+            ),
             ["persona", "name"],
         ),  # fmt: skip
+        personas=_by_persona(contacts, per_contact),
         topics=rows(topics, [ibis.desc("last_week"), ibis.desc("best")], 10),
         touches=rows(t.select("ts", "kind", "channel", "email", "url"), ibis.desc("ts"), touches),
         opportunities=rows(
@@ -114,3 +133,20 @@ def account_view(wh: Warehouse, settings: Settings, key: str, *,
             ibis.desc("created_at"),
         ),  # fmt: skip
     )
+
+
+def _by_persona(contacts: ir.Table, per_contact: ir.Table | None) -> list[dict]:
+    """Per persona: contacts known, engaged in the engagement window, and their minutes; the
+    activity of no known person as "(anonymous)"."""
+    known = contacts.group_by("persona").agg(
+        known=contacts.count(),
+        engaged=contacts.count(where=contacts.minutes > 0),
+        minutes=contacts.minutes.sum().fill_null(0.0).round(1),
+    )
+    rows = known.order_by([ibis.desc("minutes"), "persona"]).to_pyarrow().to_pylist()
+    if per_contact is not None:
+        anon = per_contact.filter(per_contact.contact_id.isnull()).minutes.sum().execute()
+        if anon:
+            rows.append({"persona": "(anonymous)", "known": 0, "engaged": 0,
+                         "minutes": round(float(anon), 1)})  # fmt: skip
+    return rows

@@ -64,6 +64,16 @@ class Warehouse:
     def table(self, name: str) -> ir.Table:
         return self.con.table(name)
 
+    def temp(self, prefix: str, t: ir.Table) -> ir.Table:
+        """`t` computed once into a new temporary table, compiled once and run as one
+        statement (cheaper than Ibis's general path: it adds up when a step is small). The
+        table is made from the expression's schema first, so the engine does not guess the
+        types (DuckDB reads a bare 0.4 as a DECIMAL)."""
+        name = ibis.util.gen_name(prefix)
+        table = self.con.create_table(name, schema=t.schema(), temp=True)
+        self.execute_sql(f'INSERT INTO "{name}" {self.con.compile(t)}', table=name)
+        return table
+
     def count(self, name: str) -> int:
         return int(self.con.table(name).count().execute())
 
