@@ -18,10 +18,12 @@ own:
   parquet files: one row per account, and the reasons (see that module). It leaves out what a
   first refresh needs no comparison for: history, tier changes, the upsert, hysteresis, and the
   Tier 2 clusters.
-* **abmkit, incremental** — a hook for ``Abm.score(incremental=True)``: one touch (a meeting of a
-  known contact, at the time of the latest touch so that ``as_of`` stays) is ingested untimed,
-  then the incremental refresh is timed, then a full refresh (untimed) must change nothing. Until
-  ``Abm.score`` takes ``incremental``, the run is reported as skipped.
+* **abmkit, incremental** — ``Abm.score(incremental=True)`` in a fresh process: one touch (a
+  meeting of a known contact, at the time of the latest touch so that ``as_of`` stays) is
+  ingested untimed, then the incremental refresh is timed (it re-scores that one account); then
+  a second touch for another account and a second incremental refresh in the same process, timed
+  as "again warm" (what a long-running loop or server sees); then a full refresh (untimed) must
+  change nothing. Target: under a second.
 
 Agreement: every account's stored ``account_scores`` row is compared with the pandas row. Each
 numeric column (lookalike included) must agree within 0.01 once both are rounded to 2 decimals
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import re
 import shutil
@@ -67,6 +68,8 @@ PANDAS = Path(__file__).with_name("pandas_score.py")
 WORKSPACE = "workspace-score"
 SCORE_SIZES, QUICK = ["10kx1M", "100kx10M"], ["10kx1M"]
 TIME_TARGET_S, MEMORY_TARGET_MB, SPEEDUP_TARGET = 30.0, 4096.0, 5.0
+INCREMENTAL_TARGET_S = 1.0
+"""The issue asks for one account "well under a second"; this is the line under it."""
 NUMERIC = ["fit", "intent", "intent_3p", "intent_1p", "momentum_3p", "momentum_1p",
            "topics_surging", "key_page_visits", "engagement", "engagement_minutes",
            "engaged_contacts", "engaged_personas", "open_opportunities", "priority",
@@ -171,54 +174,65 @@ def refresh_summary(result) -> dict:
             "tiers": {c.tier: c.filled for c in result.tiers}}  # fmt: skip
 
 
-# ---- (d) incremental refresh: the hook -------------------------------------------------------
-# Until `Abm.score(incremental=True)` exists, this child reports itself as skipped, so the
-# benchmark runs before and after it lands. With it: one new touch is ingested (untimed), the
-# incremental refresh is timed, and a full refresh afterwards must change nothing.
+# ---- (d) incremental refresh --------------------------------------------------------------
 
 
 def incremental_child(workspace: Path) -> dict:
     """Runs inside a fresh process, on a workspace already scored."""
     from abmkit.app import Abm
-    from abmkit.errors import InputError
 
-    if "incremental" not in inspect.signature(Abm.score).parameters:
-        return {"skipped": "Abm.score has no `incremental` keyword yet",
-                "peak_rss_mb": peak_rss_mb()}  # fmt: skip
     with Abm.open(workspace) as abm:
-        touch = one_touch(abm)
-        account_id = touch.pop("_account_id")
-        path = workspace / "one_touch.csv"
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(touch))
-            writer.writeheader()
-            writer.writerow(touch)
+        touch, account_id, ingest_seconds = _load_one_touch(abm, workspace, skip=set())
         clock = time.perf_counter()
-        loaded = abm.ingest("touches", [path])
-        ingest_seconds = time.perf_counter() - clock
-        if isinstance(loaded[0], InputError) or loaded[0].inserted != 1:
-            raise SystemExit(f"the one new touch was not inserted: {loaded[0]}")
-        t = abm.warehouse.table("touches")
-        new = (t.email == touch["email"]) & (t.kind == "meeting") & (t.source == touch["source"])
-        linked = t.filter(new).account_id.to_pyarrow().to_pylist()
-        if linked != [account_id]:
-            raise SystemExit(f"the new touch was linked to {linked}, expected [{account_id}]")
-        clock = time.perf_counter()
-        result = abm.score(incremental=True)  # type: ignore[call-arg]
+        result = abm.score(incremental=True)
         seconds = time.perf_counter() - clock
+        # Again in the same process, for another account: what a long-running loop or server
+        # sees, with the engine and the expression compiler already warm.
+        _load_one_touch(abm, workspace, skip={account_id})
+        clock = time.perf_counter()
+        warm = abm.score(incremental=True)
+        warm_seconds = time.perf_counter() - clock
+        if (warm.mode, warm.rescored) != ("incremental", 1):
+            raise SystemExit(f"the second incremental refresh was {warm.mode}, "
+                             f"{warm.rescored} re-scored")  # fmt: skip
         clock = time.perf_counter()
         check = abm.score()  # not the measure: a full refresh must find nothing left to change
         check_seconds = time.perf_counter() - clock
     return refresh_summary(result) | {
-        "seconds": seconds, "ingest_seconds": ingest_seconds, "touch": touch,
-        "account_id": account_id,
+        "seconds": seconds, "warm_seconds": warm_seconds, "ingest_seconds": ingest_seconds,
+        "touch": touch, "account_id": account_id,
         "full_after": {"inserted": check.changed.inserted, "updated": check.changed.updated,
                        "seconds": check_seconds},
         "peak_rss_mb": peak_rss_mb(),
     }  # fmt: skip
 
 
-def one_touch(abm) -> dict:
+def _load_one_touch(abm, workspace: Path, skip: set[str]) -> tuple[dict, str, float]:
+    """Ingest one new touch (see `one_touch`) for an account not in `skip`, check that it was
+    stored and linked, and return it, its account and the seconds the ingest took."""
+    from abmkit.errors import InputError
+
+    touch = one_touch(abm, skip)
+    account_id = touch.pop("_account_id")
+    path = workspace / f"one_touch_{len(skip)}.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(touch))
+        writer.writeheader()
+        writer.writerow(touch)
+    clock = time.perf_counter()
+    loaded = abm.ingest("touches", [path])
+    ingest_seconds = time.perf_counter() - clock
+    if isinstance(loaded[0], InputError) or loaded[0].inserted != 1:
+        raise SystemExit(f"the one new touch was not inserted: {loaded[0]}")
+    t = abm.warehouse.table("touches")
+    new = (t.email == touch["email"]) & (t.kind == "meeting") & (t.source == touch["source"])
+    linked = t.filter(new).account_id.to_pyarrow().to_pylist()
+    if linked != [account_id]:
+        raise SystemExit(f"the new touch was linked to {linked}, expected [{account_id}]")
+    return touch, account_id, ingest_seconds
+
+
+def one_touch(abm, skip: set[str]) -> dict:
     """A meeting with a known contact whose persona weighs in engagement, at the time of the
     latest touch: `as_of` stays where it was, so only that account's signals move (a later time
     would move `as_of` and with it every account's decayed signals)."""
@@ -231,7 +245,7 @@ def one_touch(abm) -> dict:
     for row in people.limit(500).to_pyarrow().to_pylist():
         found = row["persona"] or getattr(persona_of(row["title"], abm.settings.personas),
                                           "persona", "none")  # fmt: skip
-        if weights.get(found, 1.0) > 0:
+        if weights.get(found, 1.0) > 0 and row["account_id"] not in skip:
             when = latest.strftime("%Y-%m-%dT%H:%M:%SZ")
             return {"ts": when, "email": row["email"], "channel": "sales", "kind": "meeting",
                     "source": "bench_score", "_account_id": row["account_id"]}  # fmt: skip
@@ -419,10 +433,10 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
     out, error = attempt([__file__, "--child", "incremental", "--workspace", str(workspace)])
     if error:
         problems.append(f"{size}: the incremental refresh crashed: {error}")
-    elif "skipped" in out:
-        print(f"[run]   skipped: {out['skipped']}", flush=True)
     else:
+        warm = dict(out, seconds=out["warm_seconds"], peak_rss_mb=out["peak_rss_mb"])
         runs.append(_run(size, "abmkit", "incremental", out))
+        runs.append(_run(size, "abmkit", "incremental_warm", warm))
         after = out["full_after"]
         print(f"[run]   mode {out['mode']}, {out['rescored']} account(s) re-scored; "
               f"a full refresh after it: {after['seconds']:.1f}s, changed "
@@ -468,7 +482,8 @@ def _run(size: str, engine: str, phase: str, out: dict) -> Run:
 # --- reporting --------------------------------------------------------------------------------
 
 PHASES = {"first": "first refresh", "again": "again, no new data",
-          "incremental": "incremental, 1 new touch"}  # fmt: skip
+          "incremental": "incremental, 1 new touch",
+          "incremental_warm": "incremental, again warm"}  # fmt: skip
 
 
 def ratio(runs: list[Run], run: Run) -> float | None:
@@ -509,6 +524,10 @@ def targets(runs: list[Run]) -> list[dict]:
         if r is not None:
             verdicts.append({"target": f"≥ {SPEEDUP_TARGET:g}× pandas", "size": run.size,
                              "value": round(r, 2), "pass": r >= SPEEDUP_TARGET})  # fmt: skip
+    for run in (r for r in runs if r.engine == "abmkit" and r.phase.startswith("incremental")):
+        verdicts.append({"target": f"{PHASES[run.phase]} < {INCREMENTAL_TARGET_S:g} s",
+                         "size": run.size, "value": round(run.seconds, 2),
+                         "pass": run.seconds < INCREMENTAL_TARGET_S})  # fmt: skip
     return verdicts
 
 
