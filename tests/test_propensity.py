@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pandas as pd
 import pytest
 
@@ -67,9 +68,9 @@ def test_backtest_on_a_later_window_and_rollback(simulated):
     m = first.model
     # The split is by time: every training outcome is known before the test window opens.
     assert m.train_to <= m.test_from
-    # Measured: AUC 0.67, top-decile lift 3.9, calibration error 0.006. The simulator's own
-    # ceiling (the hidden in-market state known exactly) is an AUC of about 0.77-0.80 at 90 days;
-    # issue #3 asks for 0.75, which this model does not reach yet (see the issue's notes).
+    # The issue's bar (AUC 0.75, lift 3) is measured at 10,000 accounts over three seeds by
+    # benchmarks/bench_propensity.py (0.76-0.80); this market is kept small for test time, so
+    # fewer examples and ~80 positives in its test window: it is held to a lower AUC.
     assert m.metrics["auc"] >= 0.65 and m.metrics["top_decile_lift"] >= 3, m.metrics
     assert m.metrics["ece"] < 0.05 and set(m.metrics["by_tier"]) >= {"1", "2"}
     abm.score()
@@ -91,3 +92,41 @@ def test_backtest_on_a_later_window_and_rollback(simulated):
 def _propensities(abm: Abm) -> pd.Series:
     t = abm.warehouse.table("account_scores").select("account_id", "propensity").to_pandas()
     return t.set_index("account_id")["propensity"].sort_index()
+
+
+def test_a_full_refresh_scores_the_lookalike_with_its_reasons(simulated):
+    """Enough closed-won customers: every account gets a lookalike percentile and its three
+    strongest factors as reasons, stored beside fit."""
+    abm = simulated
+    result = abm.score()
+    assert not any("lookalike not trained" in n for n in result.notes), result.notes
+    scores = abm.warehouse.table("account_scores").select("account_id", "lookalike")
+    values = scores.to_pandas().set_index("account_id")["lookalike"]
+    assert values.notna().all() and values.between(0, 100).all()
+    assert values.max() > 90 and values.min() < 10  # a percentile rank over every account
+    reasons = abm.warehouse.table("score_reasons")
+    lookalike = reasons.filter(reasons.score == "lookalike")
+    per_account = lookalike.group_by("account_id").agg(n=lookalike.count())
+    counts = per_account.to_pandas()["n"]
+    assert len(counts) == len(values) and (counts == 3).all()
+
+
+def test_an_incremental_refresh_uses_the_active_model(simulated, tmp_path):
+    abm = simulated
+    if not any(m.active for m in abm.models()):
+        abm.train_model()
+    abm.score()
+    wh = abm.warehouse
+    scored = _propensities(abm)
+    account = scored[scored.notna()].index[0]  # no opportunity open: it has a propensity
+    domain = wh.table("accounts").filter(ibis._.account_id == account).domain.execute()[0]
+    latest = wh.table("touches").ts.max().execute()
+    visit = [[latest.strftime("%Y-%m-%dT%H:%M:%SZ"), "", domain, "web_visit",
+              "https://seller.example/pricing"]]  # fmt: skip
+    header = ["timestamp", "email", "domain", "kind", "url"]
+    ok(abm.ingest("touches", [write_csv(tmp_path / "t.csv", header, visit)])[0])
+    result = abm.score(incremental=True)
+    assert (result.mode, result.rescored) == ("incremental", 1)
+    row = wh.table("account_scores").filter(ibis._.account_id == account).to_pandas().iloc[0]
+    assert row["model_version"] == abm.model().version and 0 < row["propensity"] < 1
+    assert abm.score().changed.updated == 0  # a full refresh agrees with it

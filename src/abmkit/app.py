@@ -91,11 +91,9 @@ class Abm:
         return result
 
     def _identity_changed_at(self) -> dt.datetime | None:
-        """When identity resolution last moved rows between accounts: the latest merge, or
-        relink that changed a link."""
-        moved = [e.at for e in self.app_store.events("merge", limit=1)]
-        moved += [e.at for e in self.app_store.events("resolve", limit=20)
-                  if any((e.detail.get("changed") or {}).values())]  # fmt: skip
+        """When a relink last changed a link (merges are read from the warehouse itself)."""
+        moved = [e.at for e in self.app_store.events("resolve", limit=20)
+                 if any((e.detail.get("changed") or {}).values())]  # fmt: skip
         return max(moved, default=None)
 
     def train_model(self, *, activate: bool = True) -> TrainResult:

@@ -56,6 +56,11 @@ def _pair(a: dict, b: dict, score: float, reason: str) -> DuplicatePair:
     return DuplicatePair(a["account_id"], b["account_id"], a["name"], b["name"], score, reason)
 
 
+CURRENT_SCORES = ("account_scores", "score_reasons")
+"""Tables holding each account's current scores: the merged account's rows are dropped, not
+re-pointed (the survivor has its own; history and tier changes are kept, as a log)."""
+
+
 def merge_accounts(wh: Warehouse, source_id: str, into_id: str, reason: str = "manual") -> None:
     """Fold account `source_id` into `into_id` in one transaction."""
     acc = wh.table("accounts")
@@ -71,7 +76,9 @@ def merge_accounts(wh: Warehouse, source_id: str, into_id: str, reason: str = "m
         _fill_survivor(wh, source_id, into_id)
         _merge_attributes(wh, source_id, into_id)
         for table in wh.con.list_tables():
-            if _is_data_table(table) and "account_id" in wh.table(table).columns:
+            if table in CURRENT_SCORES:  # one row per account: the next refresh rescores it
+                _delete(wh, table, "account_id", source_id)
+            elif _is_data_table(table) and "account_id" in wh.table(table).columns:
                 _update(wh, table, "account_id", source_id, into_id)
         _update(wh, "accounts", "parent_account_id", source_id, into_id)
         _delete(wh, "accounts", "account_id", source_id)

@@ -1,16 +1,20 @@
-"""What an incremental refresh re-scores: the accounts touched by data loaded since the last one.
+"""What an incremental refresh re-scores: accounts touched by activity loaded since the last one.
 
-Every refresh records a row in `score_runs` with its **watermark**: the latest `loaded_at` of the
-tables scores are made from, read before scoring. An incremental refresh re-scores the accounts
-with a row loaded after that watermark in any of those tables (a new touch, intent week,
-contact, opportunity or firmographic change), plus accounts that have no score yet; every other
+Every refresh records the loads (files) it has taken into account in `score_loads`, in the same
+transaction as the scores. An incremental refresh re-scores the accounts with a touch or an
+intent row written by any other load, over copies of just those accounts' rows; every other
 account keeps its stored scores. Tiers are then re-assigned over all accounts, so capacities
-hold and an account pushed out of its tier by a rising one is recorded with its reason.
+hold and an account pushed out of its tier by a rising one is recorded with its reason. Loads,
+not clocks, say what is new, so a load that commits while a refresh runs is picked up by the
+next one, whatever the time stamps.
 
-An incremental refresh is only exact when nothing else moved since the last run, so it falls
-back to a full refresh, and says why, when there was no earlier run, when the scoring settings
-or the active model changed (a changed weight applies to everyone), or when identity resolution
-moved rows between accounts (a relink or merge).
+An incremental refresh is only exact when nothing else moved, so it falls back to a full refresh,
+and says why, when there was no earlier refresh or it was scored as of a chosen moment; when the
+scoring settings, the scoring code or the active model changed (a changed weight applies to
+everyone); when accounts, contacts, opportunities or custom attributes were loaded (they feed
+what is learned from every account — the lookalike model, expected deal sizes — and rows that
+move between accounts change both); or when identity resolution moved rows (a relink or merge).
+Untouched accounts keep the decay of their own `as_of`: run a full refresh daily.
 """
 
 from __future__ import annotations
@@ -28,13 +32,21 @@ from abmkit.warehouse.engine import Warehouse
 
 SOURCES = ("accounts", "contacts", "touches", "intent", "opportunities")
 """The tables scores are made from; each has `account_id` and `loaded_at`."""
+ACTIVITY = ("touches", "intent")
+"""What an incremental refresh follows; a load into any other source table needs a full one."""
+PROFILE = ("accounts", "contacts", "opportunities", "attributes")
 SCORING_SECTIONS = ("icp", "weights", "thresholds", "intent", "engagement", "stages",
                     "propensity", "tiers", "committee", "personas", "crm")  # fmt: skip
+SCORING_VERSION = 2
+"""Raised whenever the way a score or reason is computed changes, so that an incremental
+refresh after an upgrade is a full one."""
 
 
 def settings_fingerprint(settings: Settings) -> str:
-    """A hash of every setting that changes a score: equal hashes, equal rules."""
+    """A hash of every setting that changes a score, and of the scoring code's version: equal
+    hashes, equal rules."""
     chosen = settings.model_dump(mode="json", include=set(SCORING_SECTIONS))
+    chosen["_version"] = SCORING_VERSION
     text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -53,21 +65,40 @@ def data_watermark(wh: Warehouse) -> dt.datetime | None:
 def last_run(wh: Warehouse) -> dict | None:
     """The latest recorded refresh (a `score_runs` row), or None."""
     runs = wh.table("score_runs")
-    rows = runs.order_by(ibis.desc("finished_at")).limit(1).to_pyarrow().to_pylist()
+    rows = runs.order_by(ibis.desc("started_at")).limit(1).to_pyarrow().to_pylist()
     return rows[0] if rows else None
 
 
-def touched_accounts(wh: Warehouse, since: dt.datetime) -> ir.Table:
-    """Distinct account IDs with a source row loaded after `since`, and accounts not scored
-    yet, materialized as a temporary table (account_id)."""
-    changed = [
-        wh.table(name).filter(ibis._.loaded_at > since).select("account_id")
-        for name in SOURCES
-    ]  # fmt: skip
+def unseen_loads(wh: Warehouse) -> ir.Table:
+    """(load_id, table_name, changed) of the loads no refresh has taken into account yet, read
+    once at the start of a refresh (a temporary table)."""
+    loads = wh.table("loads").anti_join(wh.table("score_loads"), "load_id")
+    changed = loads.inserted.fill_null(0) + loads.updated.fill_null(0)
+    return wh.temp("unseen", loads.select("load_id", "table_name", changed=changed))
+
+
+def profile_changes(unseen: ir.Table) -> list[str]:
+    """The tables besides activity that unseen loads wrote rows into."""
+    hits = unseen.filter(unseen.table_name.isin(PROFILE) & (unseen.changed > 0))
+    return sorted(set(hits.table_name.to_pyarrow().to_pylist()))
+
+
+def merged_since(wh: Warehouse, moment: dt.datetime) -> bool:
+    """Whether an account was merged into another since `moment`."""
+    merges = wh.table("account_merges")
+    return int(merges.filter(merges.merged_at >= moment).count().execute()) > 0
+
+
+def touched_accounts(wh: Warehouse, unseen: ir.Table) -> ir.Table:
+    """Distinct account IDs with a touch or intent row written by an unseen load, and accounts
+    not scored yet, as a temporary table (account_id)."""
+    ids = unseen.select("load_id")
+    changed = [wh.table(name).semi_join(ids, "load_id").select("account_id")
+               for name in ACTIVITY]  # fmt: skip
     unscored = wh.table("accounts").select("account_id").anti_join(
         wh.table("account_scores"), "account_id")  # fmt: skip
-    ids = ibis.union(*changed, unscored).filter(ibis._.account_id.notnull()).distinct()
-    return wh.temp("touched", ids)
+    touched = ibis.union(*changed, unscored).filter(ibis._.account_id.notnull()).distinct()
+    return wh.temp("touched", touched)
 
 
 class ScopedWarehouse(Warehouse):

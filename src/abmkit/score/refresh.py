@@ -28,8 +28,11 @@ from abmkit.score.incremental import (
     ScopedWarehouse,
     data_watermark,
     last_run,
+    merged_since,
+    profile_changes,
     settings_fingerprint,
     touched_accounts,
+    unseen_loads,
 )
 from abmkit.score.lookalike import Lookalike, lookalike_scores
 from abmkit.score.propensity import expected_acv, predict
@@ -60,7 +63,7 @@ ZERO = {"intent_3p": 0.0, "intent_1p": 0.0, "topics_surging": 0, "key_page_visit
 @dataclass
 class RefreshResult:
     as_of: dt.datetime | None
-    mode: str = "full"  # or "incremental"
+    mode: str = "full"  # or "incremental", or "as-of" (a chosen moment)
     accounts: int = 0
     rescored: int = 0  # accounts whose scores were computed afresh (the rest kept theirs)
     changed: MergeCounts = field(default_factory=MergeCounts)
@@ -234,26 +237,26 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     fingerprint = settings_fingerprint(settings)
     watermark = data_watermark(wh)
+    unseen = unseen_loads(wh)  # what this refresh takes into account, read before scoring
     version = model.version if model is not None else None
     scope = None
-    result = RefreshResult(as_of or latest_data_time(wh), mode="full")
+    result = RefreshResult(as_of or latest_data_time(wh), mode="as-of" if as_of else "full")
     if incremental:
         if as_of is not None:
             raise AbmError("an incremental refresh scores as of the latest data: leave out as_of")
         previous_run = last_run(wh)
-        why = _full_needed(previous_run, fingerprint, version, identity_changed_at)
+        why = _full_needed(wh, previous_run, unseen, fingerprint, version, identity_changed_at)
         if why:
             result.notes.append(f"full refresh instead of incremental: {why}")
         else:
-            assert previous_run is not None
-            since = previous_run["watermark"]
-            scope = touched_accounts(wh, since)
+            scope = touched_accounts(wh, unseen)
             result.mode = "incremental"
             result.rescored = int(scope.count().execute())
             if not result.rescored:
                 result.notes.append("nothing loaded since the last refresh touches an account")
                 result.accounts = wh.count("account_scores")
-                _record_run(wh, result, watermark, fingerprint, version, started)
+                with wh.transaction():
+                    _record_run(wh, result, watermark, fingerprint, version, started, unseen)
                 return result
     if result.as_of is None:
         result.notes.append("no touches or intent loaded yet: only fit is scored")
@@ -334,7 +337,7 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
         result.changed = plan.counts.get(None, MergeCounts())
         result.tier_changes = changes.num_rows
         result.history_rows = history_rows
-        _record_run(wh, result, watermark, fingerprint, version, started)
+        _record_run(wh, result, watermark, fingerprint, version, started, unseen)
     return result
 
 
@@ -348,31 +351,46 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _full_needed(previous: dict | None, fingerprint: str, version: str | None,
+def _full_needed(wh: Warehouse, previous: dict | None, unseen: ir.Table, fingerprint: str,
+                 version: str | None,
                  identity_changed_at: dt.datetime | None) -> str | None:  # fmt: skip
     """Why an incremental refresh cannot be exact now (None: it can)."""
     if previous is None:
         return "no earlier refresh to start from"
-    if previous["watermark"] is None:
-        return "the last refresh saw no loaded data"
+    if previous["mode"] == "as-of":
+        return "the last refresh was scored as of a chosen moment"
     if previous["settings_hash"] != fingerprint:
-        return "the scoring settings changed since the last refresh (they apply to everyone)"
+        return ("the scoring settings or the scoring code changed since the last refresh (they "
+                "apply to everyone)")  # fmt: skip
     if previous["model_version"] != version:
         return "the active propensity model changed since the last refresh"
-    if identity_changed_at is not None and identity_changed_at >= previous["started_at"]:
+    profile = profile_changes(unseen)
+    if profile:
+        return (
+            f"{', '.join(profile)} were loaded since the last refresh (they feed what is "
+            "learned from every account, and rows may have moved between accounts)"
+        )
+    moved = identity_changed_at is not None and identity_changed_at >= previous["started_at"]
+    if moved or merged_since(wh, previous["started_at"]):
         return "identity resolution moved rows between accounts since the last refresh"
     return None
 
 
 def _record_run(wh: Warehouse, r: RefreshResult, watermark: dt.datetime | None,
-                fingerprint: str, version: str | None, started: dt.datetime) -> None:  # fmt: skip
-    row = {"run_id": uuid.uuid4().hex, "mode": r.mode, "as_of": r.as_of, "watermark": watermark,
+                fingerprint: str, version: str | None, started: dt.datetime,
+                unseen: ir.Table) -> None:  # fmt: skip
+    """The run's row in `score_runs`, and the loads it took into account in `score_loads` (call
+    inside the refresh's transaction)."""
+    run_id = uuid.uuid4().hex
+    row = {"run_id": run_id, "mode": r.mode, "as_of": r.as_of, "watermark": watermark,
            "settings_hash": fingerprint, "model_version": version, "accounts": r.accounts,
            "rescored": r.rescored, "inserted": r.changed.inserted, "updated": r.changed.updated,
            "tier_changes": r.tier_changes, "started_at": started, "finished_at": _now(),
            "note": "; ".join(r.notes) or None}  # fmt: skip
     table = pa.Table.from_pylist([row], schema=SCORE_RUNS.to_pyarrow())
     wh.con.insert("score_runs", wh.stage(table, prefix="run"))
+    seen = unseen.select("load_id", run_id=ibis.literal(run_id))
+    wh.execute_sql(f'INSERT INTO "score_loads" {wh.con.compile(seen)}', table="score_loads")
 
 
 def _tier2_clusters(wh: Warehouse, tiers: ir.Table, fresh: ir.Table, kept: ir.Table | None,

@@ -196,8 +196,12 @@ SCORE_RUNS = ibis.schema(
      "model_version": S, "accounts": I, "rescored": I, "inserted": I, "updated": I,
      "tier_changes": I, "started_at": T, "finished_at": T, "note": S}
 )  # fmt: skip
-"""One row per refresh: full or incremental, what it saw (the latest `loaded_at` of the source
-tables: the next incremental refresh starts after it) and what it changed."""
+"""One row per refresh (mode full, incremental or as-of): its settings and model, the latest
+`loaded_at` it saw (for information), and what it changed."""
+
+SCORE_LOADS = ibis.schema({"load_id": S, "run_id": S})
+"""The loads (files) a refresh has taken into account: the next incremental refresh re-scores the
+accounts of the rows written by any other load."""
 
 SYSTEM: dict[str, ibis.Schema] = {
     "attributes": ATTRIBUTES,
@@ -209,4 +213,5 @@ SYSTEM: dict[str, ibis.Schema] = {
     "score_history": SCORE_HISTORY,
     "tier_changes": TIER_CHANGES,
     "score_runs": SCORE_RUNS,
+    "score_loads": SCORE_LOADS,
 }
