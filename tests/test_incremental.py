@@ -164,3 +164,19 @@ def test_incremental_needs_no_as_of(tmp_path):
     init_workspace(tmp_path / "ws")
     with Abm.open(tmp_path / "ws") as abm, pytest.raises(Exception, match="leave out as_of"):
         abm.score(AS_OF, incremental=True)
+
+
+def test_refreshes_and_the_account_screen_leave_no_working_tables(ws):
+    """A long-running process (a server, a watch loop) must not keep each refresh's copies."""
+
+    def temporary(abm: Abm) -> set[str]:
+        rows = abm.warehouse.con.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()  # fmt: skip
+        return {r[0] for r in rows}
+
+    with Abm.open(ws) as abm:
+        before = temporary(abm)
+        abm.score()
+        abm.score(incremental=True)
+        abm.account(_pick(abm, 1)[0]["domain"])
+        assert temporary(abm) == before

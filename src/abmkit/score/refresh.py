@@ -234,6 +234,13 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     `incremental`: re-score only the accounts touched by data loaded since the last refresh
     (see `abmkit.score.incremental`); `identity_changed_at` is when identity resolution last
     moved rows between accounts (a full refresh is needed after it)."""
+    with wh.temporary():  # the refresh's working tables go when it ends
+        return _refresh(wh, settings, as_of, model, incremental, identity_changed_at)
+
+
+def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
+             model: ModelVersion | None, incremental: bool,
+             identity_changed_at: dt.datetime | None) -> RefreshResult:  # fmt: skip
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     fingerprint = settings_fingerprint(settings)
     watermark = data_watermark(wh)

@@ -83,6 +83,11 @@ def find_account(wh: Warehouse, key: str) -> str:
 
 def account_view(wh: Warehouse, settings: Settings, key: str, *,
                  touches: int = 15) -> AccountView:  # fmt: skip
+    with wh.temporary():  # its one-account copies go once read
+        return _account_view(wh, settings, key, touches)
+
+
+def _account_view(wh: Warehouse, settings: Settings, key: str, touches: int) -> AccountView:
     account_id = find_account(wh, key)
 
     def rows(t: ir.Table, order=None, limit: int | None = None) -> list[dict]:

@@ -41,6 +41,7 @@ class Warehouse:
             raise EngineError(f"cannot open warehouse {url!r}: {exc}") from exc
         self.engine = self.con.name
         self._in_transaction = False
+        self._temps: list[str] = []  # temporary tables made by `temp` and `stage`, in order
         if self.engine == "duckdb":
             self.con.con.execute(f"SET memory_limit='{memory_limit}'")
 
@@ -71,6 +72,7 @@ class Warehouse:
         types (DuckDB reads a bare 0.4 as a DECIMAL)."""
         name = ibis.util.gen_name(prefix)
         table = self.con.create_table(name, schema=t.schema(), temp=True)
+        self._temps.append(name)
         self.execute_sql(f'INSERT INTO "{name}" {self.con.compile(t)}', table=name)
         return table
 
@@ -100,6 +102,19 @@ class Warehouse:
         finally:
             self._in_transaction = False
 
+    @contextlib.contextmanager
+    def temporary(self) -> Iterator[None]:
+        """Drop, on the way out, the temporary tables `temp` and `stage` made inside: a
+        long-running process (a server, `watch`) must not keep every refresh's copies."""
+        mark = len(self._temps)
+        try:
+            yield
+        finally:
+            for name in reversed(self._temps[mark:]):
+                with contextlib.suppress(Exception):  # already gone with its connection
+                    self.execute_sql(f'DROP TABLE IF EXISTS "{name}"', table=name)
+            del self._temps[mark:]
+
     # -- bulk loads -----------------------------------------------------------------------
     def stage(self, data: ArrowData | ir.Table, *, prefix: str = "stage") -> ir.Table:
         """Load rows into a new temporary table and return it as an Ibis table.
@@ -114,6 +129,7 @@ class Warehouse:
                 return data  # already in this engine: used where it is, no copy
             data = data.to_pyarrow_batches(chunk_size=250_000)
         schema = ibis.Schema.from_pyarrow(data.schema)
+        self._temps.append(name)
         if self.engine == "duckdb":
             view = f"{name}_arrow"
             self.con.con.register(view, data)
