@@ -180,3 +180,26 @@ def test_refreshes_and_the_account_screen_leave_no_working_tables(ws):
         abm.score(incremental=True)
         abm.account(_pick(abm, 1)[0]["domain"])
         assert temporary(abm) == before
+
+
+def test_the_person_behind_a_touch_is_found_wherever_their_contact_belongs(abm, tmp_path):
+    """Runs on DuckDB and PostgreSQL. A contact tied to no account (a personal address) visits
+    from Acme's network: a full refresh reads their persona from their title, and so must an
+    incremental one that copies only Acme's rows."""
+    market(abm, tmp_path / "d")
+    ok(abm.ingest("contacts", [write_csv(tmp_path / "c.csv", ["Id", "AccountId", "Email",
+                                                              "Title"],
+                                         [["c9", "", "zed@gmail.com", "Chief Financial Officer"]])],
+                  preset="salesforce")[0])  # fmt: skip
+    abm.score()
+    touch = [[when(1), "zed@gmail.com", "acme.com", "meeting", ""]]
+    ok(abm.ingest("touches", [write_csv(tmp_path / "t.csv", TOUCH_HEADER, touch)])[0])
+    result = abm.score(incremental=True)
+    assert (result.mode, result.rescored) == ("incremental", 1), result.notes
+    acme = scores(abm)["001A"]
+    assert acme["engaged_contacts"] == 1 and acme["engaged_personas"] == 1
+    committee = {r["factor"]: r["reason"] for r in rows_of(abm, "score_reasons")
+                 if r["account_id"] == "001A" and r["score"] == "committee"}  # fmt: skip
+    assert committee["economic_buyer"].startswith("economic buyer engaged"), committee
+    full = abm.score()
+    assert (full.changed.updated, full.changed.inserted) == (0, 0)

@@ -103,7 +103,8 @@ def touched_accounts(wh: Warehouse, unseen: ir.Table) -> ir.Table:
 
 class ScopedWarehouse(Warehouse):
     """The warehouse as seen by one refresh: with `ids`, the source tables (and the accounts'
-    custom attributes) hold just those accounts' rows, copied once into temporary tables; every
+    custom attributes) hold just those accounts' rows, copied once into temporary tables (the
+    contacts also those behind the accounts' touches, wherever they belong); every
     other table, and everything else, is the warehouse itself. Scores are per account, so
     computing them over these small tables gives the same numbers as over the full ones, in a
     fraction of the time. Without `ids` it sees every account.
@@ -127,6 +128,14 @@ class ScopedWarehouse(Warehouse):
             elif name == "attributes":
                 ids = self._ids.select(entity_id="account_id")
                 rows = full.filter(full.entity == "account").semi_join(ids, "entity_id")
+                self._tables[name] = self.temp(f"scoped_{name}", rows)
+            elif name == "contacts":  # theirs, and whoever is behind their touches
+                touches = self.table("touches")
+                by_id = touches.filter(touches.contact_id.notnull()).select("contact_id")
+                by_mail = touches.filter(touches.email.notnull()).select("email")
+                rows = ibis.union(full.semi_join(self._ids, "account_id"),
+                                  full.semi_join(by_id, "contact_id"),
+                                  full.semi_join(by_mail, "email"), distinct=True)  # fmt: skip
                 self._tables[name] = self.temp(f"scoped_{name}", rows)
             else:
                 rows = full.semi_join(self._ids, "account_id")

@@ -102,7 +102,7 @@ def _account_view(wh: Warehouse, settings: Settings, key: str, touches: int) -> 
     # Its engagement per person and persona, scored like `abm score` does, over its rows only.
     view = ScopedWarehouse(wh, wh.stage(pa.table({"account_id": [account_id]}), prefix="one"))
     as_of = scores[0]["as_of"] if scores else latest_data_time(wh)
-    contacts = contacts_with_personas(view, settings)
+    contacts = contacts_with_personas(view, settings).filter(ibis._.account_id == account_id)
     per_contact = (
         engagement(view, settings, naive(as_of), tiers=wh.table("account_scores"))[1]
         if as_of is not None
