@@ -255,24 +255,16 @@ def one_touch(abm, skip: set[str]) -> dict:
 # --- agreement --------------------------------------------------------------------------------
 
 
-def stored_scores(workspace: Path):
-    """abmkit's account_scores of a workspace, as a pandas DataFrame."""
+REASONS_SQL = "SELECT account_id, score, factor, points, reason FROM score_reasons"
+
+
+def stored(workspace: Path, sql: str):
+    """The result of `sql` over a workspace's warehouse (read-only), as a pandas DataFrame."""
     import duckdb
 
     con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
     try:
-        return con.sql("SELECT * FROM account_scores").df()
-    finally:
-        con.close()
-
-
-def stored_reasons(workspace: Path):
-    """abmkit's score_reasons of a workspace, as a pandas DataFrame."""
-    import duckdb
-
-    con = duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.sql("SELECT account_id, score, factor, points, reason FROM score_reasons").df()
+        return con.sql(sql).df()
     finally:
         con.close()
 
@@ -420,8 +412,9 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
     runs.append(_run(size, "pandas", "first", out))
     import pandas as pd
 
-    report, found = agreement(size, stored_scores(workspace), pd.read_parquet(parquet))
-    report["reasons"], found_reasons = reason_agreement(size, stored_reasons(workspace),
+    ours = stored(workspace, "SELECT * FROM account_scores")
+    report, found = agreement(size, ours, pd.read_parquet(parquet))
+    report["reasons"], found_reasons = reason_agreement(size, stored(workspace, REASONS_SQL),
                                                         pd.read_parquet(reasons))  # fmt: skip
     problems += found + found_reasons
     rows = report["reasons"]["rows"]

@@ -47,7 +47,9 @@ def _size(t: ir.Table, column: str, low: float | None, high: float | None, near:
     if high is not None:
         inside &= v <= high
         nearby &= v <= high * near
-    span = f"{_num(low) if low is not None else '0'}–{_num(high) if high is not None else '∞'}"
+    lo = compact_number(low) if low is not None else "0"
+    hi = compact_number(high) if high is not None else "∞"
+    span = f"{lo}–{hi}"
     shown = v.cast(dt.int64).cast(dt.string)
     credit = ibis.cases((v.isnull(), unknown), (inside, 1.0), (nearby, 0.5), else_=0.0)
     reason = ibis.cases(
@@ -59,7 +61,7 @@ def _size(t: ir.Table, column: str, low: float | None, high: float | None, near:
     return credit, reason
 
 
-def _num(x: float) -> str:
+def compact_number(x: float) -> str:
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if x >= size:
             return f"{x / size:g}{suffix}"

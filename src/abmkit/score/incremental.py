@@ -31,7 +31,7 @@ from abmkit.config.settings import Settings
 from abmkit.warehouse.engine import Warehouse
 
 SOURCES = ("accounts", "contacts", "touches", "intent", "opportunities")
-"""The tables scores are made from; each has `account_id` and `loaded_at`."""
+"""The tables scores are made from; each has `account_id`."""
 ACTIVITY = ("touches", "intent")
 """What an incremental refresh follows; a load into any other source table needs a full one."""
 PROFILE = ("accounts", "contacts", "opportunities", "attributes")
@@ -49,17 +49,6 @@ def settings_fingerprint(settings: Settings) -> str:
     chosen["_version"] = SCORING_VERSION
     text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def data_watermark(wh: Warehouse) -> dt.datetime | None:
-    """The latest `loaded_at` over the source tables (None: nothing loaded)."""
-    parts = [wh.table(name).select(at=ibis._.loaded_at) for name in SOURCES]
-    value = ibis.union(*parts).at.max().execute()
-    if value is None or str(value) == "NaT":
-        return None
-    value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-    assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=None)
 
 
 def last_run(wh: Warehouse) -> dict | None:

@@ -46,7 +46,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from abmkit.config.settings import Settings
-from abmkit.score.fit import REASON_COLUMNS, _num
+from abmkit.score.fit import REASON_COLUMNS, compact_number
 from abmkit.warehouse.engine import Warehouse
 
 FOLDS = 5
@@ -437,6 +437,8 @@ _WORDS: dict[str, Callable[..., Words]] = {
     "industry": _category_words("industry", "industries"),
     "country": _category_words("country", "countries"),
     "employees": _size_words("employees", lambda v: f"{v:,.0f}"),
-    "revenue": _size_words("revenue", lambda v: f"${_num(float(f'{v:.2g}'))}", _two_digits),
+    "revenue": _size_words(
+        "revenue", lambda v: f"${compact_number(float(f'{v:.2g}'))}", _two_digits
+    ),
     "technologies": _tech_words,
 }

@@ -26,7 +26,6 @@ from abmkit.score.committee import committee_reasons
 from abmkit.score.fit import REASON_COLUMNS, fit_scores
 from abmkit.score.incremental import (
     ScopedWarehouse,
-    data_watermark,
     last_run,
     merged_since,
     profile_changes,
@@ -243,7 +242,6 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
              identity_changed_at: dt.datetime | None) -> RefreshResult:  # fmt: skip
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     fingerprint = settings_fingerprint(settings)
-    watermark = data_watermark(wh)
     unseen = unseen_loads(wh)  # what this refresh takes into account, read before scoring
     version = model.version if model is not None else None
     scope = None
@@ -263,7 +261,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
                 result.notes.append("nothing loaded since the last refresh touches an account")
                 result.accounts = wh.count("account_scores")
                 with wh.transaction():
-                    _record_run(wh, result, watermark, fingerprint, version, started, unseen)
+                    _record_run(wh, result, fingerprint, version, started, unseen)
                 return result
     if result.as_of is None:
         result.notes.append("no touches or intent loaded yet: only fit is scored")
@@ -344,7 +342,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         result.changed = plan.counts.get(None, MergeCounts())
         result.tier_changes = changes.num_rows
         result.history_rows = history_rows
-        _record_run(wh, result, watermark, fingerprint, version, started, unseen)
+        _record_run(wh, result, fingerprint, version, started, unseen)
     return result
 
 
@@ -383,13 +381,12 @@ def _full_needed(wh: Warehouse, previous: dict | None, unseen: ir.Table, fingerp
     return None
 
 
-def _record_run(wh: Warehouse, r: RefreshResult, watermark: dt.datetime | None,
-                fingerprint: str, version: str | None, started: dt.datetime,
-                unseen: ir.Table) -> None:  # fmt: skip
+def _record_run(wh: Warehouse, r: RefreshResult, fingerprint: str, version: str | None,
+                started: dt.datetime, unseen: ir.Table) -> None:  # fmt: skip
     """The run's row in `score_runs`, and the loads it took into account in `score_loads` (call
     inside the refresh's transaction)."""
     run_id = uuid.uuid4().hex
-    row = {"run_id": run_id, "mode": r.mode, "as_of": r.as_of, "watermark": watermark,
+    row = {"run_id": run_id, "mode": r.mode, "as_of": r.as_of,
            "settings_hash": fingerprint, "model_version": version, "accounts": r.accounts,
            "rescored": r.rescored, "inserted": r.changed.inserted, "updated": r.changed.updated,
            "tier_changes": r.tier_changes, "started_at": started, "finished_at": _now(),

@@ -192,12 +192,12 @@ TIER_CHANGES = ibis.schema(
 """Every tier change with its reason."""
 
 SCORE_RUNS = ibis.schema(
-    {"run_id": S, "mode": S, "as_of": T, "watermark": T, "settings_hash": S,
+    {"run_id": S, "mode": S, "as_of": T, "settings_hash": S,
      "model_version": S, "accounts": I, "rescored": I, "inserted": I, "updated": I,
      "tier_changes": I, "started_at": T, "finished_at": T, "note": S}
 )  # fmt: skip
-"""One row per refresh (mode full, incremental or as-of): its settings and model, the latest
-`loaded_at` it saw (for information), and what it changed."""
+"""One row per refresh (mode full, incremental or as-of): its settings and model and what it
+changed; the loads it took into account are in `score_loads`."""
 
 SCORE_LOADS = ibis.schema({"load_id": S, "run_id": S})
 """The loads (files) a refresh has taken into account: the next incremental refresh re-scores the
