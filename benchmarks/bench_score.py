@@ -1,4 +1,5 @@
-"""Full score refresh (`abm score`) of abmkit against plain pandas, at 10k × 1M and 100k × 10M.
+"""Full score refresh (`abm score`) of abmkit against plain pandas, at 10k × 1M and 100k × 10M,
+with a hand-written DuckDB SQL floor of the same scores.
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_score.py [--quick]``.
 
@@ -18,14 +19,21 @@ own:
   parquet files: one row per account, and the reasons (see that module). It leaves out what a
   first refresh needs no comparison for: history, tier changes, the upsert, hysteresis, and the
   Tier 2 clusters.
+* **floor** — ``benchmarks/score_floor.py``, on a fresh copy of the scored-ready workspace: the
+  same scores and reasons as hand-written DuckDB SQL (``CREATE TEMP TABLE … AS SELECT`` over the
+  warehouse file, ``COPY … TO`` the same two parquet files), with none of abmkit's machinery
+  (no Ibis, no upsert, no history). How fast the engine does this work on this machine at all:
+  the ceiling of any abmkit ÷ pandas ratio.
 * **abmkit, incremental** — ``Abm.score(incremental=True)`` in a fresh process: one touch (a
   meeting of a known contact, at the time of the latest touch so that ``as_of`` stays) is
-  ingested untimed, then the incremental refresh is timed (it re-scores that one account); then
-  a second touch for another account and a second incremental refresh in the same process, timed
-  as "again warm" (what a long-running loop or server sees); then a full refresh (untimed) must
-  change nothing. Target: under a second.
+  ingested untimed, then the incremental refresh is timed (it re-scores that one account: the
+  first refresh of a process also builds and compiles its statements); then, in the same
+  process, ten more touches, each for another account, each followed by a timed incremental
+  refresh ("running process": what the agent's loop or the server sees; the median and the
+  slowest are kept); then a full refresh (untimed) must change nothing. Target: under a second.
 
-Agreement: every account's stored ``account_scores`` row is compared with the pandas row. Each
+Agreement: every account's stored ``account_scores`` row is compared with the pandas row, and
+with the floor's (the same checks, reported the same way under the floor's name). Each
 numeric column (lookalike included) must agree within 0.01 once both are rounded to 2 decimals
 (and be empty for the same accounts); buckets, stages, exclusions, surging topics and sales-ready
 must be equal, and the tiers must hold the same number of accounts. The stored ``score_reasons``
@@ -33,7 +41,8 @@ are compared with the pandas reasons: the same (account_id, score, factor) keys,
 0.01 once both are rounded to 2 decimals, the same words; disagreements are counted per score and
 factor, with the first few as examples. Writes ``benchmarks/results/score.json``; exits non-zero
 on a crash or a disagreement. Targets (the issue): the first refresh at 100k × 10M in
-≤ 30 s, under 4 GB peak, and ≥ 5× faster than pandas; PASS/MISS is printed for every size.
+≤ 30 s, under 4 GB peak, and ≥ 5× faster than pandas; PASS/MISS is printed for every size, the
+speed-up's with the floor's (pandas ÷ floor: the most any engine could reach).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import csv
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,8 +75,10 @@ from bench_ingest import (
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "score.json"
 PANDAS = Path(__file__).with_name("pandas_score.py")
+FLOOR = Path(__file__).with_name("score_floor.py")
 WORKSPACE = "workspace-score"
 SCORE_SIZES, QUICK = ["10kx1M", "100kx10M"], ["10kx1M"]
+WARM_REFRESHES = 10  # incremental refreshes timed in one running process, each for a new account
 TIME_TARGET_S, MEMORY_TARGET_MB, SPEEDUP_TARGET = 30.0, 4096.0, 5.0
 INCREMENTAL_TARGET_S = 1.0
 """The issue asks for one account "well under a second"; this is the line under it."""
@@ -79,8 +91,9 @@ EXACT = ["fit_bucket", "fit_excluded", "top_topics", "buying_stage", "journey_st
 TOLERANCE = 0.01  # after rounding both sides to 2 decimals
 REASON_KEY = ["account_id", "score", "factor"]
 EXAMPLES = 3  # disagreeing reasons shown per score and kind of disagreement
-KINDS = {"only_abmkit": "only abmkit has a row", "only_pandas": "only pandas has a row",
-         "points_differ": "points differ", "reason_differs": "words differ"}  # fmt: skip
+KINDS = {"only_abmkit": "only abmkit has a row", "points_differ": "points differ",
+         "reason_differs": "words differ"}  # fmt: skip
+"""The kinds of reason disagreement, in words (`only_<engine>`: only that engine has a row)."""
 
 
 @dataclass
@@ -186,20 +199,25 @@ def incremental_child(workspace: Path) -> dict:
         clock = time.perf_counter()
         result = abm.score(incremental=True)
         seconds = time.perf_counter() - clock
-        # Again in the same process, for another account: what a long-running loop or server
-        # sees, with the engine and the expression compiler already warm.
-        _load_one_touch(abm, workspace, skip={account_id})
-        clock = time.perf_counter()
-        warm = abm.score(incremental=True)
-        warm_seconds = time.perf_counter() - clock
-        if (warm.mode, warm.rescored) != ("incremental", 1):
-            raise SystemExit(f"the second incremental refresh was {warm.mode}, "
-                             f"{warm.rescored} re-scored")  # fmt: skip
+        # Again in the same process, each time for another account: what a long-running loop
+        # or server sees, with its statements built and compiled by the first refresh.
+        skip, warm_all = {account_id}, []
+        for _ in range(WARM_REFRESHES):
+            _, other, _ = _load_one_touch(abm, workspace, skip=skip)
+            skip.add(other)
+            clock = time.perf_counter()
+            warm = abm.score(incremental=True)
+            warm_all.append(time.perf_counter() - clock)
+            if (warm.mode, warm.rescored) != ("incremental", 1):
+                raise SystemExit(f"a warm incremental refresh was {warm.mode}, "
+                                 f"{warm.rescored} re-scored")  # fmt: skip
+        warm_seconds = statistics.median(warm_all)
         clock = time.perf_counter()
         check = abm.score()  # not the measure: a full refresh must find nothing left to change
         check_seconds = time.perf_counter() - clock
     return refresh_summary(result) | {
         "seconds": seconds, "warm_seconds": warm_seconds, "ingest_seconds": ingest_seconds,
+        "warm_all": [round(x, 4) for x in warm_all], "warm_max": max(warm_all),
         "touch": touch, "account_id": account_id,
         "full_after": {"inserted": check.changed.inserted, "updated": check.changed.updated,
                        "seconds": check_seconds},
@@ -269,38 +287,40 @@ def stored(workspace: Path, sql: str):
         con.close()
 
 
-def reason_agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
-    """Per score, how abmkit's stored reasons (`ours`) and pandas' (`theirs`) differ: the same
-    (account_id, score, factor) keys, points within TOLERANCE after rounding both to 2 decimals,
-    the same words."""
+def reason_agreement(size: str, ours, theirs, engine: str = "pandas") -> tuple[dict, list[str]]:
+    """Per score, how abmkit's stored reasons (`ours`) and those of `engine` (`theirs`: pandas or
+    the floor) differ: the same (account_id, score, factor) keys, points within TOLERANCE after
+    rounding both to 2 decimals, the same words."""
     problems: list[str] = []
-    report: dict = {"rows": {"abmkit": len(ours), "pandas": len(theirs)}, "scores": {}}
-    for name, df in (("abmkit", ours), ("pandas", theirs)):
+    report: dict = {"rows": {"abmkit": len(ours), engine: len(theirs)}, "scores": {}}
+    for name, df in (("abmkit", ours), (engine, theirs)):
         twice = int(df.duplicated(REASON_KEY).sum())
         if twice:
             problems.append(f"{size}: {name} has {twice:,} reason rows whose (account_id, score, "
                             "factor) repeats")  # fmt: skip
-    m = ours.merge(theirs, on=REASON_KEY, how="outer", suffixes=("_abmkit", "_pandas"),
+    m = ours.merge(theirs, on=REASON_KEY, how="outer", suffixes=("_abmkit", f"_{engine}"),
                    indicator=True).sort_values(REASON_KEY)  # fmt: skip
     for score, g in m.groupby("score", sort=True):
         both = g[g["_merge"] == "both"]
-        x, y = both["points_abmkit"].round(2), both["points_pandas"].round(2)
+        x, y = both["points_abmkit"].round(2), both[f"points_{engine}"].round(2)
         points_bad = (x.isna() != y.isna()) | ((x - y).abs() >= TOLERANCE - 1e-9)
-        a, b = both["reason_abmkit"].astype("string"), both["reason_pandas"].astype("string")
+        a, b = both["reason_abmkit"].astype("string"), both[f"reason_{engine}"].astype("string")
         words_bad = ~((a == b).fillna(False) | (a.isna() & b.isna()))
         kinds = {"only_abmkit": g[g["_merge"] == "left_only"],
-                 "only_pandas": g[g["_merge"] == "right_only"],
+                 f"only_{engine}": g[g["_merge"] == "right_only"],
                  "points_differ": both[points_bad], "reason_differs": both[words_bad]}  # fmt: skip
         entry = {"abmkit_rows": int((g["_merge"] != "right_only").sum()),
-                 "pandas_rows": int((g["_merge"] != "left_only").sum())}  # fmt: skip
+                 f"{engine}_rows": int((g["_merge"] != "left_only").sum())}  # fmt: skip
         for kind, rows in kinds.items():
             entry[kind] = len(rows)
             if not len(rows):
                 continue
             entry[f"{kind}_by_factor"] = rows["factor"].value_counts().to_dict()
-            examples = [_reason_example(kind, r) for r in rows.head(EXAMPLES).to_dict("records")]
+            examples = [_reason_example(kind, r, engine)
+                        for r in rows.head(EXAMPLES).to_dict("records")]  # fmt: skip
             entry[f"{kind}_examples"] = examples
-            problems.append(f"{size}: {score} reasons, {KINDS[kind]} on {len(rows):,} row(s) "
+            said = KINDS.get(kind) or f"only {engine} has a row"
+            problems.append(f"{size}: {score} reasons, {said} on {len(rows):,} row(s) "
                             f"(by factor {entry[f'{kind}_by_factor']}), e.g. "
                             + " | ".join(examples))  # fmt: skip
         if len(both) and points_bad.any():
@@ -309,28 +329,32 @@ def reason_agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
     return report, problems
 
 
-def _reason_example(kind: str, row: dict) -> str:
+def _reason_example(kind: str, row: dict, engine: str = "pandas") -> str:
     where = f"{row['account_id']}/{row['factor']}"
     if kind == "only_abmkit":
         return f"{where}: {_plain(row['points_abmkit'])} {_plain(row['reason_abmkit'])!r}"
-    if kind == "only_pandas":
-        return f"{where}: {_plain(row['points_pandas'])} {_plain(row['reason_pandas'])!r}"
+    if kind == f"only_{engine}":
+        return (f"{where}: {_plain(row[f'points_{engine}'])} "
+                f"{_plain(row[f'reason_{engine}'])!r}")  # fmt: skip
     if kind == "points_differ":
-        return (f"{where}: abmkit {_plain(row['points_abmkit'])} vs pandas "
-                f"{_plain(row['points_pandas'])} ({_plain(row['reason_abmkit'])!r})")  # fmt: skip
-    return (f"{where}: abmkit {_plain(row['reason_abmkit'])!r} vs pandas "
-            f"{_plain(row['reason_pandas'])!r}")  # fmt: skip
+        return (f"{where}: abmkit {_plain(row['points_abmkit'])} vs {engine} "
+                f"{_plain(row[f'points_{engine}'])} "
+                f"({_plain(row['reason_abmkit'])!r})")  # fmt: skip
+    return (f"{where}: abmkit {_plain(row['reason_abmkit'])!r} vs {engine} "
+            f"{_plain(row[f'reason_{engine}'])!r}")  # fmt: skip
 
 
-def agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
-    """Per column, how far abmkit's stored scores (`ours`) are from pandas' (`theirs`)."""
+def agreement(size: str, ours, theirs, engine: str = "pandas") -> tuple[dict, list[str]]:
+    """Per column, how far abmkit's stored scores (`ours`) are from those of `engine` (`theirs`:
+    pandas or the floor)."""
     import numpy as np
 
     problems: list[str] = []
     a, p = ours.set_index("account_id"), theirs.set_index("account_id")
     if set(a.index) != set(p.index):
         only = sorted(set(a.index) ^ set(p.index))[:3]
-        problems.append(f"{size}: different accounts ({len(a)} vs {len(p)}), e.g. {only}")
+        problems.append(f"{size}: different accounts (abmkit {len(a)} vs {engine} {len(p)}), "
+                        f"e.g. {only}")  # fmt: skip
     p = p.reindex(a.index)
     report: dict = {"accounts": len(a), "columns": {}}
     for col in NUMERIC:
@@ -344,10 +368,10 @@ def agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
             worst = int(np.argmax(np.where(one_null, np.inf, np.nan_to_num(diff))))
             aid = a.index[worst]
             entry["example"] = {"account_id": aid, "abmkit": _plain(a[col].iloc[worst]),
-                                "pandas": _plain(p[col].iloc[worst])}  # fmt: skip
+                                engine: _plain(p[col].iloc[worst])}  # fmt: skip
             problems.append(f"{size}: {col} differs for {entry['differing']:,} accounts, e.g. "
-                            f"{aid}: abmkit {entry['example']['abmkit']} vs pandas "
-                            f"{entry['example']['pandas']}")  # fmt: skip
+                            f"{aid}: abmkit {entry['example']['abmkit']} vs {engine} "
+                            f"{entry['example'][engine]}")  # fmt: skip
         report["columns"][col] = entry
     for col in EXACT:
         x, y = a[col].astype("string"), p[col].astype("string")
@@ -356,19 +380,19 @@ def agreement(size: str, ours, theirs) -> tuple[dict, list[str]]:
         if bad.any():
             aid = bad[bad].index[0]
             entry["example"] = {"account_id": aid, "abmkit": _plain(a.at[aid, col]),
-                                "pandas": _plain(p.at[aid, col])}  # fmt: skip
+                                engine: _plain(p.at[aid, col])}  # fmt: skip
             problems.append(f"{size}: {col} differs for {entry['differing']:,} accounts, e.g. "
-                            f"{aid}: abmkit {entry['example']['abmkit']!r} vs pandas "
-                            f"{entry['example']['pandas']!r}")  # fmt: skip
+                            f"{aid}: abmkit {entry['example']['abmkit']!r} vs {engine} "
+                            f"{entry['example'][engine]!r}")  # fmt: skip
         report["columns"][col] = entry
-    counts = {name: _tier_counts(df["tier"]) for name, df in (("abmkit", a), ("pandas", p))}
+    counts = {name: _tier_counts(df["tier"]) for name, df in (("abmkit", a), (engine, p))}
     report["tiers"] = counts
     report["accounts_in_another_tier"] = int(
         (a["tier"].fillna(0).astype(int) != p["tier"].fillna(0).astype(int)).sum()
     )
-    if counts["abmkit"] != counts["pandas"]:
-        problems.append(f"{size}: tier counts abmkit {counts['abmkit']} vs pandas "
-                        f"{counts['pandas']}")  # fmt: skip
+    if counts["abmkit"] != counts[engine]:
+        problems.append(f"{size}: tier counts abmkit {counts['abmkit']} vs {engine} "
+                        f"{counts[engine]}")  # fmt: skip
     return report, problems
 
 
@@ -390,7 +414,8 @@ def _plain(value):
 
 
 def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, list[str]]:
-    """The four runs of one size on a fresh copy of its scored-ready workspace."""
+    """The runs of one size: abmkit's and pandas' on a fresh copy of its scored-ready workspace,
+    the floor's on another."""
     source = scored_ready(market)
     workspace = scratch / size / "workspace"
     shutil.rmtree(workspace.parent, ignore_errors=True)
@@ -404,24 +429,28 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
     if again["inserted"] or again["updated"]:
         problems.append(f"{size}: a refresh with no new data changed {again['inserted']} + "
                         f"{again['updated']} rows")  # fmt: skip
-    print(f"[run] {size} pandas …", flush=True)
-    parquet = scratch / size / "pandas_scores.parquet"
-    reasons = scratch / size / "pandas_reasons.parquet"
-    out = run_child([str(PANDAS), "--workspace", str(workspace), "--out", str(parquet),
-                     "--reasons-out", str(reasons)])  # fmt: skip
-    runs.append(_run(size, "pandas", "first", out))
     import pandas as pd
 
     ours = stored(workspace, "SELECT * FROM account_scores")
-    report, found = agreement(size, ours, pd.read_parquet(parquet))
-    report["reasons"], found_reasons = reason_agreement(size, stored(workspace, REASONS_SQL),
-                                                        pd.read_parquet(reasons))  # fmt: skip
-    problems += found + found_reasons
-    rows = report["reasons"]["rows"]
-    print(f"[check] {size}: scores {len(found)} disagreement(s), tiers "
-          f"{report['tiers']['abmkit']}; reasons {rows['abmkit']:,} (abmkit) vs "
-          f"{rows['pandas']:,} (pandas) rows, {len(found_reasons)} disagreement(s)",
-          flush=True)  # fmt: skip
+    our_reasons = stored(workspace, REASONS_SQL)
+    report: dict = {}
+    for engine in ("pandas", "floor"):
+        print(f"[run] {size} {engine} …", flush=True)
+        run, parquet, reasons = _compared_run(size, engine, source, workspace)
+        runs.append(run)
+        check, found = agreement(size, ours, pd.read_parquet(parquet), engine)
+        why, found_reasons = reason_agreement(size, our_reasons, pd.read_parquet(reasons), engine)
+        check["reasons"] = why
+        problems += found + found_reasons
+        rows = check["reasons"]["rows"]
+        print(f"[check] {size} {engine}: scores {len(found)} disagreement(s), tiers "
+              f"{check['tiers'][engine]}; reasons {rows['abmkit']:,} (abmkit) vs "
+              f"{rows[engine]:,} ({engine}) rows, {len(found_reasons)} disagreement(s)",
+              flush=True)  # fmt: skip
+        if engine == "pandas":  # agreement.<size>; the floor's in agreement.<size>.floor
+            report |= check
+        else:
+            report[engine] = check
     print(f"[run] {size} abmkit {PHASES['incremental']} …", flush=True)
     out, error = attempt([__file__, "--child", "incremental", "--workspace", str(workspace)])
     if error:
@@ -441,6 +470,25 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
                             f"{after['inserted']} + {after['updated']} rows")  # fmt: skip
     shutil.rmtree(workspace.parent, ignore_errors=True)
     return runs, report, problems
+
+
+def _compared_run(size: str, engine: str, source: Path, workspace: Path) -> tuple[Run, Path, Path]:
+    """pandas (on the workspace abmkit refreshed: it reads only the source tables) or the floor
+    (on a fresh copy of the scored-ready workspace), writing the scores and the reasons next to
+    `workspace`: (the run, the scores' file, the reasons' file)."""
+    folder = workspace.parent
+    parquet, reasons = folder / f"{engine}_scores.parquet", folder / f"{engine}_reasons.parquet"
+    target = workspace
+    if engine == "floor":
+        target = folder / "floor-workspace"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+    script = PANDAS if engine == "pandas" else FLOOR
+    out = run_child([str(script), "--workspace", str(target), "--out", str(parquet),
+                     "--reasons-out", str(reasons)])  # fmt: skip
+    if target != workspace:
+        shutil.rmtree(target, ignore_errors=True)
+    return _run(size, engine, "first", out), parquet, reasons
 
 
 def attempt(args: list[str]) -> tuple[dict, str | None]:
@@ -475,8 +523,9 @@ def _run(size: str, engine: str, phase: str, out: dict) -> Run:
 # --- reporting --------------------------------------------------------------------------------
 
 PHASES = {"first": "first refresh", "again": "again, no new data",
-          "incremental": "incremental, 1 new touch",
-          "incremental_warm": "incremental, again warm"}  # fmt: skip
+          "incremental": "incremental, 1 new touch, new process",
+          "incremental_warm": "incremental, 1 new touch, running process (median of 10)",
+          }  # fmt: skip
 
 
 def ratio(runs: list[Run], run: Run) -> float | None:
@@ -489,14 +538,16 @@ def print_table(runs: list[Run]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Full score refresh (abm score) against plain pandas")
-    for name in ("size", "engine", "run", "seconds", "peak RSS (MB)", "pandas ÷ abmkit",
+    table = Table(title="Full score refresh (abm score): abmkit and the SQL floor against plain "
+                  "pandas")  # fmt: skip
+    for name in ("size", "engine", "run", "seconds", "peak RSS (MB)", "pandas ÷ engine",
                  "accounts", "inserted", "updated"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("size", "engine", "run") else "right")
     for run in runs:
         r = ratio(runs, run) if run.engine != "pandas" else None
         d = run.detail
-        table.add_row(label(run.size), run.engine, PHASES[run.phase], f"{run.seconds:.1f}",
+        digits = 2 if run.phase.startswith("incremental") else 1
+        table.add_row(label(run.size), run.engine, PHASES[run.phase], f"{run.seconds:.{digits}f}",
                       f"{run.peak_rss_mb:,.0f}", f"{r:.2f}×" if r else "", f"{run.accounts:,}",
                       f"{d['inserted']:,}" if "inserted" in d else "",
                       f"{d['updated']:,}" if "updated" in d else "")  # fmt: skip
@@ -504,10 +555,13 @@ def print_table(runs: list[Run]) -> None:
 
 
 def targets(runs: list[Run]) -> list[dict]:
-    """PASS/MISS of the issue's targets for abmkit's first refresh of every size."""
+    """PASS/MISS of the issue's targets for abmkit's first refresh of every size; the speed-up's
+    verdict also holds the floor's (`floor`: pandas ÷ floor, the ceiling of any engine's)."""
     verdicts = []
     for run in (r for r in runs if (r.engine, r.phase) == ("abmkit", "first")):
         r = ratio(runs, run)
+        floor = next((x for x in runs if (x.size, x.engine) == (run.size, "floor")), None)
+        ceiling = ratio(runs, floor) if floor else None
         verdicts.append({"target": f"first refresh ≤ {TIME_TARGET_S:g} s", "size": run.size,
                          "value": round(run.seconds, 1),
                          "pass": run.seconds <= TIME_TARGET_S})  # fmt: skip
@@ -516,7 +570,8 @@ def targets(runs: list[Run]) -> list[dict]:
                          "pass": run.peak_rss_mb < MEMORY_TARGET_MB})  # fmt: skip
         if r is not None:
             verdicts.append({"target": f"≥ {SPEEDUP_TARGET:g}× pandas", "size": run.size,
-                             "value": round(r, 2), "pass": r >= SPEEDUP_TARGET})  # fmt: skip
+                             "value": round(r, 2), "pass": r >= SPEEDUP_TARGET,
+                             "floor": round(ceiling, 2) if ceiling else None})  # fmt: skip
     for run in (r for r in runs if r.engine == "abmkit" and r.phase.startswith("incremental")):
         verdicts.append({"target": f"{PHASES[run.phase]} < {INCREMENTAL_TARGET_S:g} s",
                          "size": run.size, "value": round(run.seconds, 2),
@@ -526,7 +581,7 @@ def targets(runs: list[Run]) -> list[dict]:
 
 def write_results(path: Path, runs: list[Run], markets: dict, checks: dict, problems: list[str],
                   complete: bool = False) -> None:  # fmt: skip
-    rows = [asdict(r) | {"pandas_over_abmkit": round(x, 3) if (x := ratio(runs, r))
+    rows = [asdict(r) | {"pandas_over_engine": round(x, 3) if (x := ratio(runs, r))
                          and r.engine != "pandas" else None} for r in runs]  # fmt: skip
     doc = {"benchmark": "score", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "machine": machine(), "markets": markets, "runs": rows, "agreement": checks,
@@ -539,12 +594,13 @@ def write_results(path: Path, runs: list[Run], markets: dict, checks: dict, prob
 def markdown(path: Path) -> str:
     """The results in `path` as the Markdown table of benchmarks/README.md."""
     doc = json.loads(path.read_text())
-    lines = ["| size | engine | run | seconds | peak RSS (MB) | pandas ÷ abmkit |",
+    lines = ["| size | engine | run | seconds | peak RSS (MB) | pandas ÷ engine |",
              "| --- | --- | --- | ---: | ---: | ---: |"]  # fmt: skip
     for r in doc["runs"]:
-        x = r.get("pandas_over_abmkit")
+        x = r.get("pandas_over_engine", r.get("pandas_over_abmkit"))  # the key of older files
+        digits = 2 if r["phase"].startswith("incremental") else 1
         lines.append(f"| {label(r['size'])} | {r['engine']} | {PHASES[r['phase']]} | "
-                     f"{r['seconds']:.1f} | {r['peak_rss_mb']:,.0f} | "
+                     f"{r['seconds']:.{digits}f} | {r['peak_rss_mb']:,.0f} | "
                      f"{f'{x:.2f}×' if x else ''} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -606,8 +662,9 @@ def main(argv: list[str] | None = None) -> int:
             write_results(args.out, runs, done, checks, problems)  # partial results
     print_table(runs)
     for v in targets(runs):
+        floor = f" (the SQL floor: {v['floor']}×, the ceiling)" if v.get("floor") else ""
         print(f"{'PASS' if v['pass'] else 'MISS'}  {v['target']}  [{label(v['size'])}]: "
-              f"{v['value']}")  # fmt: skip
+              f"{v['value']}{floor}")  # fmt: skip
     for problem in problems:
         print(f"MISMATCH  {problem}")
     write_results(args.out, runs, {s: market_info(f) for s, f in markets.items()}, checks,

@@ -720,7 +720,12 @@ def peak_rss_mb() -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="plain-pandas version of abm score (bench_score)")
+    return cli("plain-pandas version of abm score (bench_score)", run)
+
+
+def cli(description: str, run) -> int:
+    """The command line shared with score_floor.py: run(workspace, out, reasons_out) → JSON."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--workspace", type=Path, required=True, help="a scored-ready workspace")
     p.add_argument("--out", type=Path, required=True, help="parquet file of the scores")
     p.add_argument("--reasons-out", type=Path,

@@ -7,6 +7,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from abmkit.app import Abm
@@ -203,3 +204,51 @@ def test_the_person_behind_a_touch_is_found_wherever_their_contact_belongs(abm, 
     assert committee["economic_buyer"].startswith("economic buyer engaged"), committee
     full = abm.score()
     assert (full.changed.updated, full.changed.inserted) == (0, 0)
+
+
+def test_refreshes_in_one_process_reuse_what_they_built_and_score_as_a_new_process_would(
+        demo_ws, tmp_path):  # fmt: skip
+    """An incremental refresh builds its statements once per process (a server, a watch loop)
+    and then only runs them; the moment they score as of is read from a table, not written into
+    them. New touches later than any before move that moment at each step: a process that
+    reuses its statements and one that builds them afresh each time store the same rows."""
+    reusing, fresh = tmp_path / "reusing", tmp_path / "fresh"
+    for copy in (reusing, fresh):
+        shutil.copytree(demo_ws, copy, ignore=shutil.ignore_patterns("market"))
+    with Abm.open(reusing) as abm:
+        latest = abm.warehouse.table("touches").ts.max().execute()
+        picked = _pick(abm, 3)
+        built = []
+        for step, account in enumerate(picked, start=1):
+            stamp = (latest + dt.timedelta(hours=step)).strftime("%Y-%m-%dT%H:%M:%S")
+            rows = [[stamp, "", account["domain"], "meeting", PRICING]]
+            csv = write_csv(tmp_path / f"t{step}.csv", TOUCH_HEADER, rows)
+            ok(abm.ingest("touches", [csv])[0])
+            result = abm.score(incremental=True)
+            assert (result.mode, result.rescored) == ("incremental", 1), result.notes
+            built.append(list(abm.warehouse.prepared.values()))
+            with Abm.open(fresh) as other:  # a new process each time: everything built anew
+                ok(other.ingest("touches", [csv])[0])
+                again = other.score(incremental=True)
+                assert (again.mode, again.as_of) == ("incremental", result.as_of)
+                assert _stored(other) == _stored(abm)
+        assert all(len(b) == 1 for b in built)  # built once, run thrice:
+        assert built[1][0] is built[0][0] and built[2][0] is built[0][0]
+
+
+def test_a_prepared_refresh_reads_no_rows_while_it_is_built(ws):
+    """Recording the steps of a prepared refresh must not read data (the steps have not run
+    yet): a read is refused at once rather than answered from an empty table."""
+    from abmkit.errors import AbmError
+    from abmkit.score.incremental import ScopedWarehouse
+
+    with Abm.open(ws) as abm, abm.warehouse.temporary():
+        ids = abm.warehouse.stage(pa.table({"account_id": ["x"]}), prefix="one")
+        view = ScopedWarehouse(abm.warehouse, ids, record=True)
+        touches = view.table("touches")
+        assert touches.op().name.startswith("_abmp_scoped_touches")  # a step, not yet filled
+        with pytest.raises(AbmError, match="read data while its statements were being built"):
+            view.arrow(touches)
+        view.recording = False
+        with pytest.raises(Exception, match="_abmp_scoped_touches"):
+            view.arrow(touches)  # the step's table is made only when the steps run

@@ -129,4 +129,17 @@ def test_an_incremental_refresh_uses_the_active_model(simulated, tmp_path):
     assert (result.mode, result.rescored) == ("incremental", 1)
     row = wh.table("account_scores").filter(ibis._.account_id == account).to_pandas().iloc[0]
     assert row["model_version"] == abm.model().version and 0 < row["propensity"] < 1
-    assert abm.score().changed.updated == 0  # a full refresh agrees with it
+    # Another account's visit: the refresh reuses what the first one built (the model's
+    # predictions made afresh, for the new account's features).
+    other = scored[scored.notna()].index[1]
+    domain = wh.table("accounts").filter(ibis._.account_id == other).domain.execute()[0]
+    visit = [[latest.strftime("%Y-%m-%dT%H:%M:%SZ"), "", domain, "web_visit",
+              "https://seller.example/demo"]]  # fmt: skip
+    ok(abm.ingest("touches", [write_csv(tmp_path / "t2.csv", header, visit)])[0])
+    prepared = list(wh.prepared.values())
+    result = abm.score(incremental=True)
+    assert (result.mode, result.rescored) == ("incremental", 1)
+    assert len(prepared) == 1 and list(wh.prepared.values())[0] is prepared[0]  # built once
+    row = wh.table("account_scores").filter(ibis._.account_id == other).to_pandas().iloc[0]
+    assert 0 < row["propensity"] < 1
+    assert abm.score().changed.updated == 0  # a full refresh agrees with both

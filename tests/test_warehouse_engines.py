@@ -6,6 +6,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
+from abmkit.errors import EngineError
 from abmkit.warehouse.engine import open_warehouse
 from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert, upsert
 from abmkit.warehouse.schemas import CANONICAL, SYSTEM
@@ -152,3 +153,51 @@ def test_opening_adds_the_columns_a_newer_release_gave_a_table(wh):
         ]
     finally:
         again.close()
+
+
+def test_temporary_tables_are_named_by_order_and_compiled_once(wh):
+    """Inside a `temporary` block the names depend only on the order of the calls, so the same
+    steps build equal expressions, compiled once; everything made inside is dropped on the way
+    out, and a leftover of the same name is replaced, not an error."""
+    rows = pa.table({"n": pa.array([1, 2, 3], pa.int64())})
+
+    def one_block() -> tuple[list[str], str]:
+        with wh.temporary():
+            staged = wh.stage(rows, prefix="rows")
+            doubled = wh.temp("step", staged.mutate(n=staged.n * 2))
+            total = wh.temp("step", doubled.agg(n=doubled.n.sum()))
+            assert wh.arrow(total).to_pylist() == [{"n": 12}]
+            names = [t.op().name for t in (staged, doubled, total)]
+            return names, wh.compile(doubled.agg(n=doubled.n.sum()))
+
+    compiled = len(wh._compiled)
+    first, sql = one_block()
+    assert [n.rsplit("_", 1)[-1] for n in first] == ["1", "1", "2"]
+    grown = len(wh._compiled)
+    assert grown > compiled
+    second, again = one_block()
+    assert second == first and again == sql
+    assert len(wh._compiled) == grown  # the same statements: nothing compiled anew
+    for name in first:  # dropped with their block
+        with pytest.raises(EngineError):
+            wh.execute_sql(f'SELECT * FROM "{name}"')
+    # a table left behind under a name the next block hands out is replaced
+    with wh.temporary():
+        wh.stage(rows, prefix="rows")
+        wh.execute_sql(f'CREATE TEMPORARY TABLE "{first[1]}" (x BIGINT)')
+        redone = wh.temp("step", wh.table("accounts").select("account_id"))
+        assert redone.op().name == first[1] and redone.columns == ("account_id",)
+        assert wh.arrow(redone).num_rows == 0
+
+
+def test_compiled_statements_are_kept_up_to_a_bound(wh, monkeypatch):
+    import abmkit.warehouse.engine as engine
+
+    monkeypatch.setattr(engine, "COMPILED_KEPT", 3)
+    wh._compiled.clear()
+    accounts = wh.table("accounts")
+    for n in range(5):
+        wh.compile(accounts.filter(accounts.employees > n))
+    assert len(wh._compiled) == 3
+    kept = wh.compile(accounts.filter(accounts.employees > 4))
+    assert "4" in kept and len(wh._compiled) == 3

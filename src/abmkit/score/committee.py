@@ -8,19 +8,17 @@ half, a missing one nothing).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 import ibis.expr.datatypes as idt
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from abmkit.config.settings import Settings
-from abmkit.score.signals import contacts_with_personas, recent_touches
+from abmkit.score.signals import Moment, contacts_with_personas, recent_touches
 from abmkit.warehouse.engine import Warehouse
 
 
-def committee_reasons(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+def committee_reasons(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """(account_id, score='committee', factor=persona, points, reason) for every account and
     required persona."""
     cfg = settings.committee

@@ -18,10 +18,14 @@ import ibis.expr.types as ir
 from abmkit.config.settings import Settings
 from abmkit.score.fit import fit_scores
 from abmkit.score.signals import (
+    Moment,
+    day_of,
     days_before,
+    days_earlier,
     engagement,
     first_party_intent,
     key_page,
+    moment,
     third_party_intent,
     url_path,
 )
@@ -38,7 +42,26 @@ CATEGORICAL = ["industry", "country"]
 FEATURES = NUMERIC + CATEGORICAL
 
 
-def features_as_of(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+TOUCH_FEATURE_DAYS = 365
+"""The model's touch counts look back a year."""
+INTENT_FEATURE_DAYS = 7 + 56
+"""…and its intent features eight complete weeks (the week still running does not count)."""
+
+
+def reach_days(settings: Settings, with_model: bool) -> tuple[int, int]:
+    """How many days before `as_of` any score of a refresh reads touches, and intent weeks
+    (with the model's features when a model is active), with a day's margin. A refresh of a
+    few accounts copies only their rows this recent: a longer window in the settings widens it."""
+    cfg = settings.intent
+    touches = max(cfg.first_party_days, 7 * (cfg.momentum_weeks + 1),
+                  settings.engagement.window_days, settings.committee.engaged_days)  # fmt: skip
+    weeks = 7 * (cfg.lookback_weeks + 1)
+    if with_model:
+        touches, weeks = max(touches, TOUCH_FEATURE_DAYS), max(weeks, INTENT_FEATURE_DAYS)
+    return int(touches) + 1, int(weeks) + 1
+
+
+def features_as_of(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """(account_id, open_now, *FEATURES) for every account, from data known at `as_of`."""
     fit, _ = fit_scores(wh, settings)
     acc = wh.table("accounts")
@@ -66,18 +89,18 @@ def features_as_of(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.
                     *CATEGORICAL)  # fmt: skip
 
 
-def _recent_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+def _recent_intent(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """Surges of relevant topics in the last complete weeks: how many topics in the last two
     and the last eight, in how many of the last four and eight weeks any topic surged (research
     lasts weeks: persistence tells it from a one-off), and the best score of the last two."""
     t = wh.table("intent").filter(ibis._.account_id.notnull())
-    last_start = (as_of - dt.timedelta(days=7)).date()
-    t = t.filter((t.week <= last_start) & (t.week > last_start - dt.timedelta(weeks=8)))
+    last_start = day_of(as_of, 7)
+    t = t.filter((t.week <= last_start) & (t.week > day_of(as_of, INTENT_FEATURE_DAYS)))
     if settings.intent.relevant_topics:
         t = t.filter(t.topic.lower().isin([x.lower() for x in settings.intent.relevant_topics]))
     surge = t.score >= settings.thresholds.surge_score
-    recent = t.week > last_start - dt.timedelta(weeks=2)
-    month = t.week > last_start - dt.timedelta(weeks=4)
+    recent = t.week > day_of(as_of, 7 + 14)
+    month = t.week > day_of(as_of, 7 + 28)
     return t.group_by("account_id").agg(
         surging_2w=t.topic.nunique(where=surge & recent),
         weeks_surging_4w=t.week.nunique(where=surge & month),
@@ -87,9 +110,9 @@ def _recent_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.
     )
 
 
-def _touch_counts(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
-    t = wh.table("touches").filter(ibis._.account_id.notnull() & (ibis._.ts <= as_of))
-    t = t.filter(t.ts > as_of - dt.timedelta(days=365))
+def _touch_counts(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
+    t = wh.table("touches").filter(ibis._.account_id.notnull() & (ibis._.ts <= moment(as_of)))
+    t = t.filter(t.ts > days_earlier(as_of, TOUCH_FEATURE_DAYS))
     t = t.mutate(_path=url_path(t.url.fill_null("")))
     age = days_before(as_of, t.ts)
 
@@ -113,12 +136,12 @@ def _touch_counts(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.T
     )
 
 
-def _opportunity_history(wh: Warehouse, as_of: dt.datetime) -> ir.Table:
+def _opportunity_history(wh: Warehouse, as_of: Moment) -> ir.Table:
     o = wh.table("opportunities").filter(ibis._.account_id.notnull() & ibis._.created_at.notnull())
-    day = as_of.date()
+    day = day_of(as_of)
     o = o.filter(o.created_at <= day)
     closed = o.is_closed.fill_null(False) & o.closed_at.notnull() & (o.closed_at <= day)
-    days = days_before(dt.datetime.combine(day, dt.time()), o.closed_at.cast(idt.timestamp))
+    days = days_before(day.cast(idt.timestamp), o.closed_at.cast(idt.timestamp))
     return o.group_by("account_id").agg(
         prior_opportunities=o.count(),
         won_before=ibis.cases((closed & o.is_won.fill_null(False), 1), else_=0).max(),

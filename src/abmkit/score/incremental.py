@@ -23,12 +23,16 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from abmkit.config.settings import Settings
-from abmkit.warehouse.engine import Warehouse
+from abmkit.errors import AbmError
+from abmkit.warehouse.engine import ArrowData, Warehouse
 
 SOURCES = ("accounts", "contacts", "touches", "intent", "opportunities")
 """The tables scores are made from; each has `account_id`."""
@@ -40,6 +44,13 @@ SCORING_SECTIONS = ("icp", "weights", "thresholds", "intent", "engagement", "sta
 SCORING_VERSION = 2
 """Raised whenever the way a score or reason is computed changes, so that an incremental
 refresh after an upgrade is a full one."""
+
+
+def naive(value: object) -> dt.datetime:
+    """A timestamp from the engine (datetime or pandas Timestamp) as a naive datetime."""
+    value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=None)
 
 
 def settings_fingerprint(settings: Settings) -> str:
@@ -54,7 +65,7 @@ def settings_fingerprint(settings: Settings) -> str:
 def last_run(wh: Warehouse) -> dict | None:
     """The latest recorded refresh (a `score_runs` row), or None."""
     runs = wh.table("score_runs")
-    rows = runs.order_by(ibis.desc("started_at")).limit(1).to_pyarrow().to_pylist()
+    rows = wh.arrow(runs.order_by(ibis.desc("started_at")).limit(1)).to_pylist()
     return rows[0] if rows else None
 
 
@@ -66,16 +77,17 @@ def unseen_loads(wh: Warehouse) -> ir.Table:
     return wh.temp("unseen", loads.select("load_id", "table_name", changed=changed))
 
 
-def profile_changes(unseen: ir.Table) -> list[str]:
+def profile_changes(wh: Warehouse, unseen: ir.Table) -> list[str]:
     """The tables besides activity that unseen loads wrote rows into."""
     hits = unseen.filter(unseen.table_name.isin(PROFILE) & (unseen.changed > 0))
-    return sorted(set(hits.table_name.to_pyarrow().to_pylist()))
+    return sorted(set(wh.arrow(hits.select("table_name")).column(0).to_pylist()))
 
 
 def merged_since(wh: Warehouse, moment: dt.datetime) -> bool:
     """Whether an account was merged into another since `moment`."""
     merges = wh.table("account_merges")
-    return int(merges.filter(merges.merged_at >= moment).count().execute()) > 0
+    latest = wh.scalar(merges.merged_at.max())  # the same statement every time: compiled once
+    return latest is not None and str(latest) != "NaT" and naive(latest) >= moment
 
 
 def touched_accounts(wh: Warehouse, unseen: ir.Table) -> ir.Table:
@@ -93,19 +105,31 @@ def touched_accounts(wh: Warehouse, unseen: ir.Table) -> ir.Table:
 class ScopedWarehouse(Warehouse):
     """The warehouse as seen by one refresh: with `ids`, the source tables (and the accounts'
     custom attributes) hold just those accounts' rows, copied once into temporary tables (the
-    contacts also those behind the accounts' touches, wherever they belong); every
+    contacts also those behind the accounts' touches, wherever they belong; with `since`, only
+    touches and intent weeks recent enough for a score to read: `features.reach_days`); every
     other table, and everything else, is the warehouse itself. Scores are per account, so
     computing them over these small tables gives the same numbers as over the full ones, in a
     fraction of the time. Without `ids` it sees every account.
 
     Either way it keeps `memo`: what several scores of one refresh read (contacts with their
-    personas, recent touches with the person behind them) is computed once per refresh."""
+    personas, recent touches with the person behind them) is computed once per refresh.
 
-    def __init__(self, base: Warehouse, ids: ir.Table | None = None):  # noqa: D107
+    With `record`, nothing runs while the scores are built: each temporary table (and each set
+    of rows made in Python, such as a model's predictions) becomes a `Step`, to run in order by
+    `Prepared.run`. Building the expressions then happens once per connection and settings;
+    every later incremental refresh only runs the same, already compiled, statements."""
+
+    def __init__(self, base: Warehouse, ids: ir.Table | None = None, *,
+                 since: tuple[ir.Value, ir.Value] | None = None,
+                 record: bool = False):  # fmt: skip  # noqa: D107
         self.__dict__.update(base.__dict__)  # the same connection, engine and settings
+        self.base = base
         self._ids = ids
+        self._since = since  # (touch time, intent week) before which no score reads a row
         self._tables: dict[str, ir.Table] = {}
         self.memo: dict[str, ir.Table] = {}
+        self.steps: list[Step] = []
+        self.recording = record
 
     def table(self, name: str) -> ir.Table:
         if name not in (*SOURCES, "attributes"):
@@ -127,9 +151,79 @@ class ScopedWarehouse(Warehouse):
                                   full.semi_join(by_mail, "email"), distinct=True)  # fmt: skip
                 self._tables[name] = self.temp(f"scoped_{name}", rows)
             else:
+                if self._since is not None and name in ACTIVITY:
+                    column, since = ("ts", self._since[0]) if name == "touches" else (
+                        "week", self._since[1])  # fmt: skip
+                    full = full.filter(full[column] > since)  # recent row groups only
                 rows = full.semi_join(self._ids, "account_id")
                 self._tables[name] = self.temp(f"scoped_{name}", rows)
         return self._tables[name]
+
+    # -- recording ------------------------------------------------------------------------
+    def temp(self, prefix: str, t: ir.Table) -> ir.Table:
+        if not self.recording:
+            return super().temp(prefix, t)
+        return self._record(Step(self._step_name(prefix), t.schema(), query=t))
+
+    def stage(self, data: ArrowData | ir.Table, *, prefix: str = "stage") -> ir.Table:
+        if not self.recording:
+            return super().stage(data, prefix=prefix)
+        if not isinstance(data, pa.Table):
+            raise AbmError(f"a prepared refresh can only keep fixed rows ({prefix})")
+        return self.derived(prefix, ibis.Schema.from_pyarrow(data.schema), lambda: data)
+
+    def derived(self, prefix: str, schema: ibis.Schema,
+                produce: Callable[[], pa.Table]) -> ir.Table:  # fmt: skip
+        if not self.recording:
+            return super().derived(prefix, schema, produce)
+        return self._record(Step(self._step_name(prefix), schema, produce=produce))
+
+    def arrow(self, t: ir.Table) -> pa.Table:
+        self._reading()
+        return super().arrow(t)
+
+    def scalar(self, t: ir.Scalar) -> object:
+        self._reading()
+        return super().scalar(t)
+
+    def _reading(self) -> None:
+        if self.recording:  # a step's rows would be read before any step ran
+            raise AbmError("a prepared refresh read data while its statements were being built")
+
+    def _record(self, step: Step) -> ir.Table:
+        self.steps.append(step)
+        return self._bound(step.name, step.schema)
+
+    def _step_name(self, prefix: str) -> str:
+        return f"_abmp_{prefix}_{len(self.steps) + 1}"
+
+
+@dataclass
+class Step:
+    """One temporary table of a prepared refresh: rows computed by the engine (`query`) or
+    made in Python (`produce`)."""
+
+    name: str
+    schema: ibis.Schema
+    query: ir.Table | None = None
+    produce: Callable[[], pa.Table] | None = None
+
+
+@dataclass
+class Prepared:
+    """The scores of an incremental refresh as built once: its steps and the two results
+    (scores, reasons), expressions over the steps' tables."""
+
+    steps: list[Step]
+    scored: ir.Table
+    reasons: ir.Table
+    built: dict = field(default_factory=dict)  # the rest of the refresh's expressions (`Reuse`)
+
+    def run(self, wh: Warehouse) -> None:
+        """Fill every step's table afresh, in order (dropped with the refresh's others)."""
+        for step in self.steps:
+            rows = step.query if step.query is not None else step.produce()  # type: ignore[misc]
+            wh.fill(step.name, step.schema, rows)
 
 
 def memoized(wh: Warehouse, key: str, build: Callable[[], ir.Table]) -> ir.Table:
@@ -139,3 +233,20 @@ def memoized(wh: Warehouse, key: str, build: Callable[[], ir.Table]) -> ir.Table
     if key not in wh.memo:
         wh.memo[key] = wh.temp(key, build())
     return wh.memo[key]
+
+
+class Reuse:
+    """Expressions built once and handed out again by name (`site`), for the steps of an
+    incremental refresh that follow the scores: their tables are named by the order of the
+    calls (`Warehouse.temp`), so the same settings build the same expressions every time. With
+    no store, everything is built afresh (a full refresh)."""
+
+    def __init__(self, store: dict | None = None):  # noqa: D107
+        self._store = store
+
+    def __call__(self, site: str, build: Callable[[], Any]) -> Any:
+        if self._store is None:
+            return build()
+        if site not in self._store:
+            self._store[site] = build()
+        return self._store[site]

@@ -39,7 +39,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from abmkit.config.settings import Settings
 from abmkit.errors import AbmError
 from abmkit.score.features import CATEGORICAL, FEATURES, NUMERIC, features_as_of, opened_within
-from abmkit.score.signals import naive
+from abmkit.score.incremental import naive
+from abmkit.score.signals import Moment
 from abmkit.score.tiers import combined_intent, priority_parts
 from abmkit.store.db import AppStore
 from abmkit.store.models import ModelVersion
@@ -93,16 +94,18 @@ def _midnight(moment: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(moment.date(), dt.time())
 
 
-def snapshot(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+def snapshot(wh: Warehouse, settings: Settings, as_of: Moment,
              labelled: bool = True) -> pd.DataFrame:  # fmt: skip
     """Features of every account without an open opportunity as of `as_of` (and its label)."""
     t = features_as_of(wh, settings, as_of)
-    if labelled:
+    if labelled:  # a training snapshot: a moment of the past, chosen in Python
+        assert isinstance(as_of, dt.datetime)
         y = opened_within(wh, as_of, settings.propensity.horizon_days)
         t = t.left_join(y, "account_id").drop("account_id_right")
         t = t.mutate(label=t.label.fill_null(0))
     frame = t.filter(~t.open_now).drop("open_now").to_pandas()
-    frame["snapshot"] = as_of
+    if labelled:
+        frame["snapshot"] = as_of
     return frame
 
 
@@ -224,21 +227,27 @@ def train(wh: Warehouse, settings: Settings, store: AppStore, models_dir: Path,
 
 
 def predict(wh: Warehouse, settings: Settings, record: ModelVersion,
-            as_of: dt.datetime) -> ibis.Table:  # fmt: skip
+            as_of: Moment) -> ibis.Table:  # fmt: skip
     """(account_id, propensity) as of `as_of` from a registered model; accounts with an open
     opportunity get NULL (they are already in the pipeline)."""
     if not Path(record.artifact).exists():
         raise AbmError(f"model {record.version}: its file {record.artifact} is missing")
     model = joblib.load(record.artifact)
-    frame = snapshot(wh, settings, as_of, labelled=False)
-    scores = np.array([], dtype=float)
-    if not frame.empty:
-        frame["label"] = 0
-        x, _ = _xy(frame)
-        scores = model.predict_proba(x)[:, 1].round(4)
-    out = pa.table({"account_id": pa.array(frame["account_id"].tolist(), pa.string()),
-                    "propensity": pa.array(scores, pa.float64())})  # fmt: skip
-    return wh.stage(out, prefix="propensity")
+    t = features_as_of(wh, settings, as_of)
+    rows = t.filter(~t.open_now).drop("open_now")
+
+    def scores() -> pa.Table:
+        frame = wh.arrow(rows).to_pandas()
+        p = np.array([], dtype=float)
+        if not frame.empty:
+            frame["label"] = 0
+            x, _ = _xy(frame)
+            p = model.predict_proba(x)[:, 1].round(4)
+        return pa.table({"account_id": pa.array(frame["account_id"].tolist(), pa.string()),
+                         "propensity": pa.array(p, pa.float64())})  # fmt: skip
+
+    schema = ibis.schema({"account_id": "string", "propensity": "float64"})
+    return wh.derived("propensity", schema, scores)
 
 
 def expected_acv(wh: Warehouse) -> ibis.Table:

@@ -23,11 +23,15 @@ from abmkit.config.settings import Settings
 from abmkit.errors import AbmError
 from abmkit.score.clusters import cluster_accounts
 from abmkit.score.committee import committee_reasons
+from abmkit.score.features import reach_days
 from abmkit.score.fit import REASON_COLUMNS, fit_scores
 from abmkit.score.incremental import (
+    Prepared,
+    Reuse,
     ScopedWarehouse,
     last_run,
     merged_since,
+    naive,
     profile_changes,
     settings_fingerprint,
     touched_accounts,
@@ -35,7 +39,14 @@ from abmkit.score.incremental import (
 )
 from abmkit.score.lookalike import Lookalike, lookalike_scores
 from abmkit.score.propensity import expected_acv, predict
-from abmkit.score.signals import engagement, first_party_intent, naive, third_party_intent
+from abmkit.score.signals import (
+    Moment,
+    day_of,
+    days_earlier,
+    engagement,
+    first_party_intent,
+    third_party_intent,
+)
 from abmkit.score.stages import buying_stage, journey_stage, opportunity_status, sales_ready
 from abmkit.score.tiers import (
     TierCut,
@@ -51,6 +62,7 @@ from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import ACCOUNT_SCORES, SCORE_RUNS
 
 HISTORY_KEYS = ["fit_bucket", "buying_stage", "journey_stage", "tier"]
+REASON_KEYED = ["reason_id", *REASON_COLUMNS]
 CORE = [c for c in ACCOUNT_SCORES.names
         if c not in ("as_of", "tier", "cluster", "cluster_label", "scored_at")]  # fmt: skip
 """The stored columns a refresh computes before tiers and clusters are assigned."""
@@ -74,8 +86,8 @@ class RefreshResult:
 
 def latest_data_time(wh: Warehouse) -> dt.datetime | None:
     """The moment of the latest signal: the last touch, or the end of the last intent week."""
-    touches = wh.table("touches").ts.max().execute()
-    week = wh.table("intent").week.max().execute()
+    touches = wh.scalar(wh.table("touches").ts.max())
+    week = wh.scalar(wh.table("intent").week.max())
     candidates = []
     if touches is not None and str(touches) != "NaT":
         candidates.append(naive(touches))
@@ -85,7 +97,7 @@ def latest_data_time(wh: Warehouse) -> dt.datetime | None:
     return max(candidates) if candidates else None
 
 
-def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
                 model: ModelVersion | None = None, only: ir.Table | None = None,
                 lookalike: Lookalike | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
     """Every account (or only those whose IDs are in `only`) with every score (tier not yet
@@ -93,8 +105,9 @@ def score_table(wh: Warehouse, settings: Settings, as_of: dt.datetime,
     expected value: propensity × the account's expected ACV; without one, the weighted mean of
     fit, intent and engagement. The lookalike score comes from `lookalike` (a model trained on
     every account); without it, each account keeps the one it has."""
-    full = wh
-    wh = ScopedWarehouse(wh, only)  # only's source rows, each shared input computed once
+    if not isinstance(wh, ScopedWarehouse):  # only's source rows, each input computed once
+        wh = ScopedWarehouse(wh, only)
+    full = wh.base
     fit, fit_reasons = fit_scores(wh, settings)
     previous = wh.table("account_scores").select("account_id", "tier")
     if lookalike is not None and lookalike.scores is not None:
@@ -256,7 +269,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         else:
             scope = touched_accounts(wh, unseen)
             result.mode = "incremental"
-            result.rescored = int(scope.count().execute())
+            result.rescored = int(wh.scalar(scope.count()))
             if not result.rescored:
                 result.notes.append("nothing loaded since the last refresh touches an account")
                 result.accounts = wh.count("account_scores")
@@ -266,84 +279,153 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
     if result.as_of is None:
         result.notes.append("no touches or intent loaded yet: only fit is scored")
         result.as_of = _now()
-    as_of = result.as_of
+    as_of, now = result.as_of, _now()
+    at, stamp = ibis.literal(as_of, idt.timestamp), ibis.literal(now, idt.timestamp)
+    if scope is not None:
+        # The moment and the time stamp come from a one-row table, not literals, so that the
+        # text of every statement stays the same from one incremental refresh to the next and
+        # is built and compiled once (a full refresh keeps literals: the engine filters ten
+        # million touches by a constant before joining them, not by a value it reads).
+        moments = {"as_of": pa.array([as_of], pa.timestamp("us")),
+                   "now": pa.array([now], pa.timestamp("us"))}  # fmt: skip
+        clock = wh.stage(pa.table(moments), prefix="clock")
+        at, stamp = clock.as_of.max().as_scalar(), clock.now.max().as_scalar()
     # The lookalike model learns from every account: trained on full refreshes only.
     lookalike = lookalike_scores(wh, settings) if scope is None else None
     if lookalike is not None and lookalike.note:
         result.notes.append(lookalike.note)
-    scored, reasons = score_table(wh, settings, as_of, model, only=scope, lookalike=lookalike)
+    if scope is None:
+        scored, reasons = score_table(wh, settings, at, model, lookalike=lookalike)
+        built = Reuse()  # a full refresh builds everything afresh
+    else:
+        prepared = _prepared_scores(wh, settings, clock, model, scope, fingerprint)
+        scored, reasons, built = prepared.scored, prepared.reasons, Reuse(prepared.built)
     if model is None:
         result.notes.append("no propensity model is active: priority blends fit, intent and "
                             "engagement (train one with `abm model train`)")  # fmt: skip
-    fresh = wh.temp("fresh", _core(scored.mutate(as_of=ibis.literal(as_of, idt.timestamp))))
+    fresh = wh.temp("fresh", built("fresh", lambda: _core(scored.mutate(as_of=at))))
     previous = wh.table("account_scores")
-    kept = None
-    ranking = fresh.select("account_id", "priority", "eligible")
+    kept = standing = None
     if scope is not None:  # everyone else keeps their scores, and competes for tiers with them
-        kept = previous.anti_join(scope, "account_id").semi_join(wh.table("accounts"),
-                                                                 "account_id")  # fmt: skip
-        eligible, _ = eligibility(kept, settings)
-        ranking = ibis.union(ranking, kept.select("account_id", "priority", eligible=eligible))
-    tiers, cuts = assign_tiers(wh, ranking, previous.select("account_id", "tier"), settings)
-    tiers = wh.temp("tiers", tiers)
+        # (no account was removed since the last refresh: a merge or a load of accounts makes
+        # the refresh a full one)
+        kept = built("kept", lambda: previous.anti_join(scope, "account_id"))
+        standing = wh.temp("standing", built("standing", lambda: _standing(kept, settings)))
+    ranking = built("ranking", lambda: _ranking(fresh, standing))
+    seats, cuts = assign_tiers(wh, ranking, previous.select("account_id", "tier"), settings,
+                               built)  # fmt: skip
+    tiers = wh.temp("tiers", seats)  # only the accounts with a seat
     result.tiers = cuts
-    result.accounts = int(tiers.count().execute())
+    result.accounts = int(wh.scalar(built("accounts", lambda: ranking.count())))
     if scope is None:
         result.rescored = result.accounts
-    clusters = _tier2_clusters(wh, tiers, fresh, kept, scope, settings)
-    now = _now()
-
-    def placed(rows: ir.Table) -> ir.Table:
-        t = rows.left_join(tiers, "account_id").drop("account_id_right")
-        t = t.left_join(clusters, "account_id").drop("account_id_right")
-        return t.mutate(scored_at=ibis.literal(now, idt.timestamp))
-
-    final = placed(_core(fresh))  # typed as stored again, to stack with the rows that moved
-    if kept is not None:  # of the others, only those whose tier or cluster moved are written
-        now_at = kept.select("account_id", _t="tier", _c="cluster", _l="cluster_label")
-        now_at = now_at.left_join(tiers, "account_id").drop("account_id_right")
-        now_at = now_at.left_join(clusters, "account_id").drop("account_id_right")
-        moved = now_at.filter(~now_at.tier.identical_to(now_at._t)
-                              | ~now_at.cluster.identical_to(now_at._c)
-                              | ~now_at.cluster_label.identical_to(now_at._l))  # fmt: skip
-        rows = kept.semi_join(moved.select("account_id"), "account_id")
-        eligible, why_not = eligibility(rows, settings)
-        final = ibis.union(final, placed(_core(rows.mutate(eligible=eligible, why_not=why_not))))
-    final = wh.temp("final", final)
+    clusters = _tier2_clusters(wh, tiers, fresh, kept, scope, settings, built)
+    final = wh.temp("final", built("final", lambda: _final(fresh, kept, standing, tiers,
+                                                           clusters, stamp, settings)))  # fmt: skip
     compare = [c for c in ACCOUNT_SCORES.names if c not in ("account_id", "scored_at", "as_of")]
     # Floats rounded, so that sums taken in a different order (parallel aggregation) do not
     # count as changes when nothing changed.
-    rows = final.select(*[final[c].round(4).name(c) if ACCOUNT_SCORES[c].is_floating() else final[c]
-                          for c in ACCOUNT_SCORES.names])  # fmt: skip
-    plan = plan_upsert(wh, "account_scores", rows, "account_id", compare)
-    keyed = reasons.mutate(reason_id=reasons.account_id + "|" + reasons.score + "|"
-                           + reasons.factor)  # fmt: skip
-    keyed = wh.temp("reasons", keyed)
-    reason_plan = plan_upsert(wh, "score_reasons", keyed, "reason_id",
-                              ["account_id", "score", "factor", "points", "reason"])  # fmt: skip
-    changes = _tier_changes(final, previous, cuts, settings, now)
-    history = _history_rows(wh, final, now)
-    stored_reasons = wh.table("score_reasons")
-    if scope is not None:
-        stored_reasons = stored_reasons.semi_join(scope, "account_id")
-    gone_scores = previous.anti_join(wh.table("accounts"), "account_id").select("account_id")
-    gone_reasons = stored_reasons.anti_join(keyed, "reason_id").select("reason_id")
-    gone = [wh.temp("gone", ids) for ids in (gone_scores, gone_reasons)]
+    rows = built("rounded", lambda: final.select(*[
+        final[c].round(4).name(c) if ACCOUNT_SCORES[c].is_floating() else final[c]
+        for c in ACCOUNT_SCORES.names]))  # fmt: skip
+    plan = plan_upsert(wh, "account_scores", rows, "account_id", compare, built=built)
+    keyed = wh.temp("reasons", built("keyed", lambda: reasons.mutate(
+        reason_id=reasons.account_id + "|" + reasons.score + "|" + reasons.factor)))  # fmt: skip
+    changes = _tier_changes(wh, final, previous, cuts, settings, now, built)
+    history = _history_rows(wh, final, stamp, built)
+    if scope is None:
+        reason_plan = plan_upsert(wh, "score_reasons", keyed, "reason_id", REASON_COLUMNS)
+        stored_reasons = wh.table("score_reasons")
+        gone_scores = previous.anti_join(wh.table("accounts"), "account_id").select("account_id")
+        gone_reasons = stored_reasons.anti_join(keyed, "reason_id").select("reason_id")
+        gone = [wh.temp("gone", ids) for ids in (gone_scores, gone_reasons)]
     with wh.transaction():
         apply_upsert(wh, plan)
-        apply_upsert(wh, reason_plan)
-        _delete_missing(wh, "account_scores", "account_id", gone[0])
-        _delete_missing(wh, "score_reasons", "reason_id", gone[1])
+        if scope is None:
+            apply_upsert(wh, reason_plan)
+            _delete_missing(wh, "account_scores", "account_id", gone[0])
+            _delete_missing(wh, "score_reasons", "reason_id", gone[1])
+        else:
+            # The re-scored accounts' reasons are replaced: one pass over the reasons instead
+            # of a comparison per row. No account was removed since the last refresh (a merge
+            # or a load of accounts makes the refresh a full one).
+            ids = wh.compile(scope.select("account_id"))
+            wh.execute_sql(f'DELETE FROM "score_reasons" WHERE "account_id" IN ({ids})',
+                           table="score_reasons")  # fmt: skip
+            wh.insert("score_reasons", built("keyed rows", lambda: keyed.select(*REASON_KEYED)))
         if changes.num_rows:
-            wh.con.insert("tier_changes", wh.stage(changes, prefix="tiers"))
-        history_rows = int(history.count().execute())
+            wh.insert("tier_changes", wh.stage(changes, prefix="changes"))
+        history_rows = int(wh.scalar(built("history count", lambda: history.count())))
         if history_rows:
-            wh.con.insert("score_history", history)
+            wh.insert("score_history", history)
         result.changed = plan.counts.get(None, MergeCounts())
         result.tier_changes = changes.num_rows
         result.history_rows = history_rows
         _record_run(wh, result, fingerprint, version, started, unseen)
     return result
+
+
+def _prepared_scores(wh: Warehouse, settings: Settings, clock: ir.Table,
+                     model: ModelVersion | None, scope: ir.Table,
+                     fingerprint: str) -> Prepared:  # fmt: skip
+    """`score_table` over the accounts of `scope`, built once per connection, settings and
+    model and then only run: one account's new touch should not pay for building and compiling
+    some fifty statements again. The key holds everything the statements depend on besides the
+    rows: the scoring settings and code, the model, and the names of the tables of the scope and
+    the moment (the same from one refresh to the next: `Warehouse.temp` names by order)."""
+    version = model.version if model is not None else None
+    key = ("incremental", fingerprint, version, scope.op().name, clock.op().name)
+    prepared = wh.prepared.get(key)
+    if not isinstance(prepared, Prepared):
+        at = clock.as_of.max().as_scalar()
+        touch_days, week_days = reach_days(settings, model is not None)
+        since = (days_earlier(at, touch_days), day_of(at, week_days))
+        view = ScopedWarehouse(wh, scope, since=since, record=True)
+        scored, reasons = score_table(view, settings, at, model)
+        view.recording = False  # its steps' Python parts read rows when they run
+        if len(wh.prepared) >= 8:  # settings changed often in one process: keep the latest
+            wh.prepared.clear()
+        prepared = wh.prepared[key] = Prepared(view.steps, scored, reasons)
+    prepared.run(wh)
+    return prepared
+
+
+def _standing(kept: ir.Table, settings: Settings) -> ir.Table:
+    """What tiers need of the accounts an incremental refresh does not re-score."""
+    eligible, _ = eligibility(kept, settings)
+    return kept.select("account_id", "priority", "tier", "cluster", "cluster_label",
+                       eligible=eligible)  # fmt: skip
+
+
+def _ranking(fresh: ir.Table, standing: ir.Table | None) -> ir.Table:
+    """(account_id, priority, eligible) of every account, re-scored or not."""
+    ranking = fresh.select("account_id", "priority", "eligible")
+    if standing is None:
+        return ranking
+    return ibis.union(ranking, standing.select("account_id", "priority", "eligible"))
+
+
+def _final(fresh: ir.Table, kept: ir.Table | None, standing: ir.Table | None,
+           tiers: ir.Table, clusters: ir.Table, stamp: ir.TimestampScalar,
+           settings: Settings) -> ir.Table:  # fmt: skip
+    """The rows to store: every re-scored account, and of the others those whose tier or
+    cluster moved, with their tier, cluster and time stamp."""
+
+    def placed(rows: ir.Table) -> ir.Table:
+        t = rows.left_join(tiers, "account_id").drop("account_id_right")
+        t = t.left_join(clusters, "account_id").drop("account_id_right")
+        return t.mutate(scored_at=stamp)
+
+    final = placed(_core(fresh))  # typed as stored again, to stack with the rows that moved
+    if kept is None or standing is None:
+        return final
+    now_at = placed(standing.select("account_id", _t="tier", _c="cluster", _l="cluster_label"))
+    moved = now_at.filter(~now_at.tier.identical_to(now_at._t)
+                          | ~now_at.cluster.identical_to(now_at._c)
+                          | ~now_at.cluster_label.identical_to(now_at._l))  # fmt: skip
+    rows = kept.semi_join(moved.select("account_id"), "account_id")
+    eligible, why_not = eligibility(rows, settings)
+    return ibis.union(final, placed(_core(rows.mutate(eligible=eligible, why_not=why_not))))
 
 
 def _core(t: ir.Table) -> ir.Table:
@@ -369,7 +451,7 @@ def _full_needed(wh: Warehouse, previous: dict | None, unseen: ir.Table, fingerp
                 "apply to everyone)")  # fmt: skip
     if previous["model_version"] != version:
         return "the active propensity model changed since the last refresh"
-    profile = profile_changes(unseen)
+    profile = profile_changes(wh, unseen)
     if profile:
         return (
             f"{', '.join(profile)} were loaded since the last refresh (they feed what is "
@@ -391,50 +473,67 @@ def _record_run(wh: Warehouse, r: RefreshResult, fingerprint: str, version: str 
            "rescored": r.rescored, "inserted": r.changed.inserted, "updated": r.changed.updated,
            "tier_changes": r.tier_changes, "started_at": started, "finished_at": _now(),
            "note": "; ".join(r.notes) or None}  # fmt: skip
-    table = pa.Table.from_pylist([row], schema=SCORE_RUNS.to_pyarrow())
-    wh.con.insert("score_runs", wh.stage(table, prefix="run"))
-    seen = unseen.select("load_id", run_id=ibis.literal(run_id))
-    wh.execute_sql(f'INSERT INTO "score_loads" {wh.con.compile(seen)}', table="score_loads")
+    run = wh.stage(pa.Table.from_pylist([row], schema=SCORE_RUNS.to_pyarrow()), prefix="run")
+    wh.insert("score_runs", run)
+    # the ID joined from the run's row, not a literal: the same statement every time
+    wh.insert("score_loads", unseen.select("load_id").cross_join(run.select("run_id")))
 
 
 def _tier2_clusters(wh: Warehouse, tiers: ir.Table, fresh: ir.Table, kept: ir.Table | None,
-                    scope: ir.Table | None, settings: Settings) -> ir.Table:  # fmt: skip
+                    scope: ir.Table | None, settings: Settings,
+                    built: Reuse) -> ir.Table:  # fmt: skip
     """(account_id, cluster, cluster_label) of the Tier 2 accounts, grouped afresh; an
     incremental refresh keeps the stored clusters when Tier 2 has the same members and none of
-    them was re-scored (grouping the same accounts again gives the same clusters)."""
+    them was re-scored (grouping the same accounts again gives the same clusters). Either way
+    a temporary table of the same name and columns."""
     members = tiers.filter(tiers.tier == 2).select("account_id")
     stored = wh.table("account_scores")
     if scope is not None:
-        before = stored.filter(stored.tier == 2).select("account_id")
-        moved = ibis.union(members.anti_join(before, "account_id"),
-                           before.anti_join(members, "account_id"),
-                           members.semi_join(scope, "account_id"))  # fmt: skip
-        if int(moved.count().execute()) == 0:
-            return stored.filter(stored.tier == 2).select("account_id", "cluster",
-                                                          "cluster_label")  # fmt: skip
+
+        def moved() -> ir.Expr:
+            before = stored.filter(stored.tier == 2).select("account_id")
+            return ibis.union(members.anti_join(before, "account_id"),
+                              before.anti_join(members, "account_id"),
+                              members.semi_join(scope, "account_id")).count()  # fmt: skip
+
+        if int(wh.scalar(built("clusters moved", moved))) == 0:
+            return wh.temp("clusters", built("clusters kept", lambda: _clustered(
+                stored.filter(stored.tier == 2))))  # fmt: skip
     topics = fresh.select("account_id", "top_topics")
     if kept is not None:
         topics = ibis.union(topics, kept.select("account_id", "top_topics"))
     acc = wh.table("accounts").select("account_id", "industry", "employees", "country",
                                       "technologies")  # fmt: skip
     frame = members.join(topics, "account_id").join(acc, "account_id").to_pandas()
-    return wh.stage(cluster_accounts(frame, settings), prefix="clusters")
+    grouped = wh.stage(cluster_accounts(frame, settings), prefix="grouped")
+    return wh.temp("clusters", _clustered(grouped))
+
+
+def _clustered(t: ir.Table) -> ir.Table:
+    """(account_id, cluster, cluster_label) typed as stored."""
+    kinds = ACCOUNT_SCORES
+    return t.select("account_id", cluster=t.cluster.cast(kinds["cluster"]),
+                    cluster_label=t.cluster_label.cast(kinds["cluster_label"]))  # fmt: skip
 
 
 def _delete_missing(wh: Warehouse, table: str, key: str, gone: ir.Table) -> None:
     """Delete the rows of `table` whose key is in the (temporary) table `gone`."""
-    if int(gone.count().execute()):
-        ids = wh.con.compile(gone.select(key))
+    if int(wh.scalar(gone.count())):
+        ids = wh.compile(gone.select(key))
         wh.execute_sql(f'DELETE FROM "{table}" WHERE "{key}" IN ({ids})', table=table)
 
 
-def _tier_changes(final: ir.Table, previous: ir.Table, cuts: list[TierCut], settings: Settings,
-                  now: dt.datetime) -> pa.Table:  # fmt: skip
-    prev = previous.select(_pid="account_id", from_tier="tier")
-    t = final.left_join(prev, final.account_id == prev._pid).drop("_pid")
-    moved = t.filter(~t.tier.identical_to(t.from_tier))
-    rows = moved.select("account_id", "as_of", "from_tier", "priority", "tier_rank", "eligible",
-                        "why_not", to_tier=moved.tier).to_pyarrow().to_pylist()  # fmt: skip
+def _tier_changes(wh: Warehouse, final: ir.Table, previous: ir.Table, cuts: list[TierCut],
+                  settings: Settings, now: dt.datetime, built: Reuse) -> pa.Table:  # fmt: skip
+
+    def moved() -> ir.Table:
+        prev = previous.select(_pid="account_id", from_tier="tier")
+        t = final.left_join(prev, final.account_id == prev._pid).drop("_pid")
+        t = t.filter(~t.tier.identical_to(t.from_tier))
+        return t.select("account_id", "as_of", "from_tier", "priority", "tier_rank", "eligible",
+                        "why_not", to_tier=t.tier)  # fmt: skip
+
+    rows = wh.arrow(built("tier changes", moved)).to_pylist()
     by_tier = {c.tier: c for c in cuts}
     return pa.table({
         "account_id": pa.array([r["account_id"] for r in rows], pa.string()),
@@ -446,8 +545,13 @@ def _tier_changes(final: ir.Table, previous: ir.Table, cuts: list[TierCut], sett
     })  # fmt: skip
 
 
-def _history_rows(wh: Warehouse, final: ir.Table, now: dt.datetime) -> ir.Table:
+def _history_rows(wh: Warehouse, final: ir.Table, now: ir.TimestampScalar,
+                  built: Reuse) -> ir.Table:  # fmt: skip
     """Rows for accounts whose bucket, stages or tier differ from their last history row."""
+    return wh.temp("history", built("history", lambda: _history(wh, final, now)))
+
+
+def _history(wh: Warehouse, final: ir.Table, now: ir.TimestampScalar) -> ir.Table:
     h = wh.table("score_history").semi_join(final.select("account_id"), "account_id")
     last = h.mutate(_n=ibis.row_number().over(group_by="account_id",
                                               order_by=ibis.desc("recorded_at")))  # fmt: skip
@@ -456,6 +560,5 @@ def _history_rows(wh: Warehouse, final: ir.Table, now: dt.datetime) -> ir.Table:
     t = final.left_join(last, final.account_id == last._hid)
     differs = ibis.or_(*[~t[k].identical_to(t[f"_h_{k}"]) for k in HISTORY_KEYS])
     changed = t.filter(t._hid.isnull() | differs)
-    rows = changed.select("account_id", "as_of", *HISTORY_KEYS, "priority",
-                          recorded_at=ibis.literal(now, idt.timestamp))  # fmt: skip
-    return wh.temp("history", rows)
+    return changed.select("account_id", "as_of", *HISTORY_KEYS, "priority",
+                          recorded_at=now)  # fmt: skip

@@ -20,19 +20,41 @@ saturated to 0–100. Breadth is the number of engaged contacts and personas.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeAlias
 
 import ibis
 import ibis.expr.datatypes as idt
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from abmkit.config.settings import Settings
 from abmkit.resolve.personas import persona_of
 from abmkit.score.incremental import ScopedWarehouse, memoized
 from abmkit.warehouse.engine import Warehouse
-from abmkit.warehouse.lookups import map_distinct
+from abmkit.warehouse.lookups import lookup_rows
 
 DAY_SECONDS = 86_400.0
 LN2 = 0.6931471805599453
+
+Moment: TypeAlias = dt.datetime | ir.TimestampScalar
+"""The moment scores are computed as of: a datetime, or an Ibis timestamp value (a refresh
+that reuses its compiled statements reads it from a one-row table, so that their text does not
+change when the moment does)."""
+
+
+def moment(as_of: Moment) -> ir.TimestampScalar:
+    """`as_of` as an Ibis value: every date window below is computed by the engine from it."""
+    return as_of if isinstance(as_of, ir.Expr) else ibis.literal(as_of, idt.timestamp)
+
+
+def days_earlier(as_of: Moment, days: float) -> ir.TimestampScalar:
+    """The moment `days` (fractional) before `as_of`."""
+    return moment(as_of) - ibis.interval(seconds=round(days * DAY_SECONDS))
+
+
+def day_of(as_of: Moment, days: float = 0) -> ir.DateScalar:
+    """The calendar day `days` before `as_of` (its date: the time of day dropped)."""
+    return (days_earlier(as_of, days) if days else moment(as_of)).date()
 
 
 def url_path(url: ir.StringValue) -> ir.StringValue:
@@ -59,13 +81,6 @@ def key_page(path: ir.StringValue, settings: Settings) -> ir.BooleanValue:
     return ibis.or_(*[path.startswith(p.lower()) for p in keys])
 
 
-def naive(value: object) -> dt.datetime:
-    """A timestamp from the engine (datetime or pandas Timestamp) as a naive UTC datetime."""
-    value = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-    assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=None)
-
-
 def prefix_points(path: ir.StringValue, points: dict[str, float]) -> ir.Value:
     """Sum of the points of every prefix `path` starts with (URL rules add up)."""
     total: ir.Value = ibis.literal(0.0)
@@ -79,9 +94,9 @@ def decay(age_days: ir.NumericValue, half_life: float) -> ir.FloatingValue:
     return (ibis.greatest(age_days, 0) * (-LN2 / half_life)).exp()
 
 
-def days_before(as_of: dt.datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
+def days_before(as_of: Moment, ts: ir.TimestampValue) -> ir.FloatingValue:
     """Days from `ts` to `as_of` (fractional; negative when `ts` is later)."""
-    seconds = ibis.literal(as_of).epoch_seconds() - ts.epoch_seconds()
+    seconds = moment(as_of).epoch_seconds() - ts.epoch_seconds()
     return seconds.cast(idt.float64) / DAY_SECONDS
 
 
@@ -90,15 +105,15 @@ def saturate(points: ir.NumericValue, scale: float) -> ir.FloatingValue:
 
 
 # -- intent ------------------------------------------------------------------------------------
-def third_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+def third_party_intent(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """(account_id, intent_3p, topics_surging, top_topics, momentum_3p) for accounts with
     relevant surging topics in the lookback window."""
     cfg = settings.intent
     t = wh.table("intent").filter(ibis._.account_id.notnull())
     # A week's scores exist once the week is over: as of `as_of`, only weeks that ended by then
     # count (no peeking into a week still running), and a signal's age runs from its week's end.
-    last_start = (as_of - dt.timedelta(days=7)).date()
-    start = (as_of - dt.timedelta(weeks=cfg.lookback_weeks + 1)).date()
+    last_start = day_of(as_of, 7)
+    start = day_of(as_of, 7 * (cfg.lookback_weeks + 1))
     t = t.filter((t.week > start) & (t.week <= last_start))
     if cfg.relevant_topics:
         t = t.filter(t.topic.lower().isin([x.lower() for x in cfg.relevant_topics]))
@@ -128,7 +143,7 @@ def third_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
     return joined.rename(momentum_3p="momentum")
 
 
-def _weekly_momentum(t: ir.Table, as_of: dt.datetime, weeks: int, value: str,
+def _weekly_momentum(t: ir.Table, as_of: Moment, weeks: int, value: str,
                      when: str) -> ir.Table:  # fmt: skip
     """(account_id, momentum): the last 7 days' sum of `value` vs the mean of the `weeks` weeks
     before, in percent; NULL when the weeks before had nothing."""
@@ -145,13 +160,13 @@ def _weekly_momentum(t: ir.Table, as_of: dt.datetime, weeks: int, value: str,
     return agg.select("account_id", momentum=momentum.round(0))
 
 
-def first_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+def first_party_intent(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """(account_id, intent_1p, key_page_visits, momentum_1p) from web visits."""
     cfg = settings.intent
     t = wh.table("touches").filter(ibis._.account_id.notnull() & ibis._.url.notnull())
     t = t.filter(t.kind == "web_visit")
     window = max(cfg.first_party_days, 7 * (cfg.momentum_weeks + 1))
-    t = t.filter((t.ts > as_of - dt.timedelta(days=window)) & (t.ts <= as_of))
+    t = t.filter((t.ts > days_earlier(as_of, window)) & (t.ts <= moment(as_of)))
     t = t.mutate(_path=url_path(t.url))  # once per row: every page rule below reads it
     path = t._path
     weight = prefix_weight(path, cfg.page_weights, cfg.default_page_weight)
@@ -173,7 +188,7 @@ def first_party_intent(wh: Warehouse, settings: Settings, as_of: dt.datetime) ->
 
 
 # -- engagement --------------------------------------------------------------------------------
-def engagement(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+def engagement(wh: Warehouse, settings: Settings, as_of: Moment,
                tiers: ir.Table | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
     """Per account: (account_id, engagement_minutes, anonymous_minutes, engagement,
     engaged_contacts, engaged_personas); and per (account, contact): (account_id, contact_id,
@@ -225,13 +240,25 @@ def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
         return found.persona if found else "none"
 
     def build() -> ir.Table:
-        c = map_distinct(wh.table("contacts"), "title", persona, "_read_persona", wh.stage)
+        c = wh.table("contacts")
+        titles = c.filter(c.title.notnull()).select("title").distinct()
+
+        def read() -> pa.Table:  # once per distinct title
+            return lookup_rows(wh.arrow(titles).column(0).to_pylist(), persona, "_read_persona")
+
+        lookup = wh.derived("personas", ibis.schema({"_v": "string", "_read_persona": "string"}),
+                            read)  # fmt: skip
+        c = c.left_join(lookup, c.title == lookup._v).drop("_v")
         return c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
 
     return memoized(wh, "contacts_personas", build)
 
 
-def recent_touches(wh: Warehouse, settings: Settings, as_of: dt.datetime,
+TOUCH_COLUMNS = ("account_id", "ts", "kind", "url", "contact_id", "email")
+"""The columns of a touch that engagement and the buying committee read."""
+
+
+def recent_touches(wh: Warehouse, settings: Settings, as_of: Moment,
                    days: float) -> ir.Table:  # fmt: skip
     """Touches linked to an account in the `days` before `as_of`, with the person behind them
     (`people_of`). In a refresh, the longest window any score needs is read once."""
@@ -239,11 +266,12 @@ def recent_touches(wh: Warehouse, settings: Settings, as_of: dt.datetime,
 
     def window(t: ir.Table, span: float) -> ir.Table:
         t = t.filter(t.account_id.notnull())
-        return t.filter((t.ts > as_of - dt.timedelta(days=span)) & (t.ts <= as_of))
+        return t.filter((t.ts > days_earlier(as_of, span)) & (t.ts <= moment(as_of)))
 
+    # only what the scores read: far less to carry than whole rows
+    touches = wh.table("touches").select(*TOUCH_COLUMNS)
     if not isinstance(wh, ScopedWarehouse) or days > longest:
-        return people_of(wh, window(wh.table("touches"), days), settings)
-    touches = wh.table("touches")
+        return people_of(wh, window(touches, days), settings)
     every = memoized(wh, "recent_touches",
                      lambda: people_of(wh, window(touches, longest), settings))  # fmt: skip
     return window(every, days)

@@ -17,23 +17,22 @@ Sales-ready: fit Strong or Moderate AND buying stage Decision or Purchase.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 import ibis.expr.types as ir
 
 from abmkit.config.settings import Settings
+from abmkit.score.signals import Moment, day_of
 from abmkit.warehouse.engine import Warehouse
 
 BUYING_STAGES = ["Target", "Awareness", "Consideration", "Decision", "Purchase"]
 JOURNEY_STAGES = ["Unqualified", "Qualified", "Aware", "Engaged", "MQA", "Opportunity", "Customer"]
 
 
-def opportunity_status(wh: Warehouse, settings: Settings, as_of: dt.datetime) -> ir.Table:
+def opportunity_status(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """(account_id, open_opportunities, late_stage_open, won_before) as of `as_of`: an opportunity
     is open when created by then and not closed by then."""
     o = wh.table("opportunities").filter(ibis._.account_id.notnull())
-    day = as_of.date()
+    day = day_of(as_of)
     created = o.created_at.isnull() | (o.created_at <= day)
     closed_by = o.is_closed.fill_null(False) & (o.closed_at.isnull() | (o.closed_at <= day))
     is_open = created & ~closed_by

@@ -9,6 +9,7 @@ to take its seat and accounts do not flap between refreshes on noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,39 +43,52 @@ def priority_parts(fit: Any, intent: Any, engagement: Any, settings: Settings) -
             "engagement": engagement * (w.engagement / total)}  # fmt: skip
 
 
-def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table,
-                 settings: Settings) -> tuple[ir.Table, list[TierCut]]:  # fmt: skip
-    """(account_id, tier, tier_rank) for every account of `scored` (tier NULL: not tiered).
+def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table, settings: Settings,
+                 built: Callable[[str, Callable[[], Any]], Any] | None = None,
+                 ) -> tuple[ir.Table, list[TierCut]]:  # fmt: skip
+    """(account_id, tier_rank, tier) of the accounts of `scored` that got a seat (the others
+    are not tiered), and each tier's cut.
 
-    `scored` has account_id, priority and eligible; `previous` has account_id and tier."""
+    `scored` has account_id, priority and eligible; `previous` has account_id and tier.
+    `built` hands out expressions built before (`abmkit.score.incremental.Reuse`)."""
     cfg = settings.tiers
-    prev = previous.select(_pid="account_id", _prev="tier")
-    t = scored.left_join(prev, scored.account_id == prev._pid).drop("_pid")
-    t = wh.temp("tiering", t.filter(t.eligible))
+    build = built or (lambda site, make: make())
+
+    def pool_of() -> ir.Table:
+        prev = previous.select(_pid="account_id", _prev="tier")
+        t = scored.left_join(prev, scored.account_id == prev._pid).drop("_pid")
+        return t.filter(t.eligible)
+
+    t = wh.temp("tiering", build("tiers pool", pool_of))
     taken: list[ir.Table] = []
     cuts = []
     for tier, capacity in ((1, cfg.tier1_capacity), (2, cfg.tier2_capacity),
                            (3, cfg.tier3_capacity)):  # fmt: skip
-        pool = t
-        for seats in taken:
-            pool = pool.anti_join(seats, "account_id")
-        incumbent = pool._prev.notnull() & (pool._prev <= tier)
-        boost = ibis.cases((incumbent, 1.0 + cfg.hysteresis), else_=1.0)
-        ranked = pool.mutate(_adj=pool.priority.fill_null(0) * boost).mutate(
-            tier_rank=ibis.row_number().over(order_by=[ibis.desc("_adj"), "account_id"]) + 1
-        )
-        if capacity is not None:
-            ranked = ranked.filter(ranked.tier_rank <= capacity)
-        seats = ranked.select(
-            "account_id", "tier_rank", tier=ibis.literal(tier, idt.int64), _p=ranked.priority
-        )
-        seats = wh.temp("seats", seats)
-        got = seats.agg(n=seats.count(), low=seats._p.min()).to_pyarrow().to_pylist()[0]
+
+        def seats_of(tier: int = tier, capacity: int | None = capacity,
+                     taken: tuple = tuple(taken)) -> ir.Table:  # fmt: skip
+            pool = t
+            for seats in taken:
+                pool = pool.anti_join(seats, "account_id")
+            incumbent = pool._prev.notnull() & (pool._prev <= tier)
+            boost = ibis.cases((incumbent, 1.0 + cfg.hysteresis), else_=1.0)
+            ranked = pool.mutate(_adj=pool.priority.fill_null(0) * boost).mutate(
+                tier_rank=ibis.row_number().over(order_by=[ibis.desc("_adj"), "account_id"]) + 1
+            )
+            if capacity is not None:
+                ranked = ranked.filter(ranked.tier_rank <= capacity)
+            return ranked.select("account_id", "tier_rank", tier=ibis.literal(tier, idt.int64),
+                                 _p=ranked.priority)  # fmt: skip
+
+        seats = wh.temp("seats", build(f"tier {tier} seats", seats_of))
+
+        def cut_of(s: ir.Table = seats) -> ir.Table:
+            return s.agg(n=s.count(), low=s._p.min())
+
+        got = wh.arrow(build(f"tier {tier} cut", cut_of)).to_pylist()[0]
         cuts.append(TierCut(tier, capacity, int(got["n"]), got["low"]))
         taken.append(seats)
-    assigned = ibis.union(*[s.drop("_p") for s in taken])
-    out = scored.select("account_id").left_join(assigned, "account_id").drop("account_id_right")
-    return out, cuts
+    return build("seated", lambda: ibis.union(*[s.drop("_p") for s in taken])), cuts
 
 
 def change_reason(row: dict, cuts: dict[int, TierCut], settings: Settings) -> str:

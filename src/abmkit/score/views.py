@@ -11,9 +11,9 @@ import pyarrow as pa
 from abmkit.config.settings import Settings
 from abmkit.errors import AbmError
 from abmkit.resolve.domains import account_domain
-from abmkit.score.incremental import ScopedWarehouse
+from abmkit.score.incremental import ScopedWarehouse, naive
 from abmkit.score.refresh import latest_data_time
-from abmkit.score.signals import contacts_with_personas, engagement, naive
+from abmkit.score.signals import contacts_with_personas, engagement
 from abmkit.warehouse.engine import Warehouse
 
 LIST_COLUMNS = ["account_id", "name", "domain", "tier", "cluster", "priority", "fit",

@@ -11,12 +11,14 @@ import contextlib
 import io
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import duckdb
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -25,6 +27,8 @@ from abmkit.errors import EngineError
 from abmkit.warehouse.schemas import CANONICAL, SYSTEM
 
 ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader
+COMPILED_KEPT = 512
+"""How many compiled statements a connection keeps for reuse (least recently used go first)."""
 
 
 class Warehouse:
@@ -42,6 +46,12 @@ class Warehouse:
         self.engine = self.con.name
         self._in_transaction = False
         self._temps: list[str] = []  # temporary tables made by `temp` and `stage`, in order
+        self._depth = 0  # how many `temporary` blocks are open
+        self._serial: Counter[str] = Counter()  # temporary names handed out in the open block
+        self._compiled: OrderedDict[ops.Node, str] = OrderedDict()
+        self._schemas: dict[str, ir.Table] = {}  # canonical and system tables, as Ibis sees them
+        self._columns: dict[ibis.Schema, str] = {}  # column definitions of temporary tables
+        self.prepared: dict[tuple, object] = {}  # work built once per connection (see `compile`)
         if self.engine == "duckdb":
             self.con.con.execute(f"SET memory_limit='{memory_limit}'")
 
@@ -61,20 +71,76 @@ class Warehouse:
                 if column not in have:
                     self.execute_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column}" '
                                      f"{types.to_string(dtype)}", table=name)  # fmt: skip
+        self._schemas.clear()
 
     def table(self, name: str) -> ir.Table:
-        return self.con.table(name)
+        """A table; the canonical and system ones are looked up once per connection (their
+        columns only change in `ensure_tables`)."""
+        if name not in CANONICAL and name not in SYSTEM:
+            return self.con.table(name)
+        if name not in self._schemas:
+            self._schemas[name] = self.con.table(name)
+        return self._schemas[name]
+
+    def compile(self, t: ir.Expr) -> str:
+        """The SQL of `t`, compiled once per connection for equal expressions: a refresh that
+        builds the same statements again (same settings, same tables) skips the compiler."""
+        op = t.op()
+        sql = self._compiled.get(op)
+        if sql is None:
+            sql = self._compiled[op] = self.con.compile(t)
+            if len(self._compiled) > COMPILED_KEPT:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(op)
+        return sql
+
+    def arrow(self, t: ir.Table) -> pa.Table:
+        """The rows of `t`, through the compiled-statement cache."""
+        if self.engine != "duckdb":
+            return t.to_pyarrow()
+        table = self.con.con.execute(self.compile(t)).to_arrow_table()
+        return table.cast(t.schema().to_pyarrow())
+
+    def scalar(self, t: ir.Scalar) -> Any:
+        """The value of a one-value expression (a count, a maximum), as `arrow` does."""
+        if self.engine != "duckdb":
+            return t.execute()
+        row = self.con.con.execute(self.compile(t)).fetchone()
+        return row[0] if row else None
 
     def temp(self, prefix: str, t: ir.Table) -> ir.Table:
         """`t` computed once into a new temporary table, compiled once and run as one
         statement (cheaper than Ibis's general path: it adds up when a step is small). The
         table is made from the expression's schema first, so the engine does not guess the
-        types (DuckDB reads a bare 0.4 as a DECIMAL)."""
-        name = ibis.util.gen_name(prefix)
-        table = self.con.create_table(name, schema=t.schema(), temp=True)
+        types (DuckDB reads a bare 0.4 as a DECIMAL). Inside a `temporary` block the name
+        depends only on the order of the calls, so the same steps give the same statements."""
+        return self.fill(self._temp_name(prefix), t.schema(), t)
+
+    def _temp_name(self, prefix: str) -> str:
+        if not self._depth:  # outside any block: a name of its own
+            return f"_{prefix}_{uuid.uuid4().hex[:10]}"
+        self._serial[prefix] += 1
+        return f"_abm{self._depth}_{prefix}_{self._serial[prefix]}"
+
+    def _create_temp(self, name: str, schema: ibis.Schema) -> None:
+        columns = self._columns.get(schema)
+        if columns is None:  # written once per schema: generating it costs more than running it
+            dialect = self.con.dialect
+            columns = ", ".join(c.sql(dialect) for c in schema.to_sqlglot_column_defs(dialect))
+            self._columns[schema] = columns
+        # a leftover of the same name (a block whose clean-up failed) is replaced
+        if self.engine == "duckdb":
+            self.execute_sql(f'CREATE OR REPLACE TEMPORARY TABLE "{name}" ({columns})', table=name)
+        else:
+            self.execute_sql(f'DROP TABLE IF EXISTS "{name}"', table=name)
+            self.execute_sql(f'CREATE TEMPORARY TABLE "{name}" ({columns})', table=name)
         self._temps.append(name)
-        self.execute_sql(f'INSERT INTO "{name}" {self.con.compile(t)}', table=name)
-        return table
+
+    def _bound(self, name: str, schema: ibis.Schema) -> ir.Table:
+        """The Ibis table of a temporary table whose schema is known (no round trip)."""
+        return ops.DatabaseTable(name, schema=schema, source=self.con,
+                                 namespace=ops.Namespace()).to_expr()  # fmt: skip
 
     def count(self, name: str) -> int:
         return int(self.con.table(name).count().execute())
@@ -106,7 +172,9 @@ class Warehouse:
     def temporary(self) -> Iterator[None]:
         """Drop, on the way out, the temporary tables `temp` and `stage` made inside: a
         long-running process (a server, `watch`) must not keep every refresh's copies."""
-        mark = len(self._temps)
+        mark, serial = len(self._temps), self._serial
+        self._depth += 1
+        self._serial = Counter()
         try:
             yield
         finally:
@@ -114,6 +182,8 @@ class Warehouse:
                 with contextlib.suppress(Exception):  # already gone with its connection
                     self.execute_sql(f'DROP TABLE IF EXISTS "{name}"', table=name)
             del self._temps[mark:]
+            self._depth -= 1
+            self._serial = serial
 
     # -- bulk loads -----------------------------------------------------------------------
     def stage(self, data: ArrowData | ir.Table, *, prefix: str = "stage") -> ir.Table:
@@ -123,7 +193,7 @@ class Warehouse:
         connection (a DuckDB warehouse) the table is returned as it is, so it should be cheap to
         read more than once.
         """
-        name = f"_{prefix}_{uuid.uuid4().hex[:10]}"
+        name = self._temp_name(prefix)
         if isinstance(data, ir.Table):
             if data._find_backend() is self.con:
                 return data  # already in this engine: used where it is, no copy
@@ -134,16 +204,47 @@ class Warehouse:
             view = f"{name}_arrow"
             self.con.con.register(view, data)
             try:
-                self.con.con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{view}"')
+                self.con.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS '
+                                     f'SELECT * FROM "{view}"')  # fmt: skip
             finally:
                 self.con.con.unregister(view)
         elif self.engine == "postgres":
-            self.con.create_table(name, schema=schema, temp=True)
+            self._temps.pop()  # `_create_temp` records it
+            self._create_temp(name, schema)
             self._copy_into(name, data)
         else:  # other engines: Ibis's own path, correct if not the fastest
             table = data.read_all() if isinstance(data, pa.RecordBatchReader) else data
             self.con.create_table(name, obj=table, temp=True)
         return self.con.table(name)
+
+    def insert(self, table: str, rows: ir.Table) -> None:
+        """Append `rows` (an expression of this engine) to `table`, by column name."""
+        names = ", ".join(f'"{c}"' for c in rows.columns)
+        self.execute_sql(f'INSERT INTO "{table}" ({names}) {self.compile(rows)}', table=table)
+
+    def derived(self, prefix: str, schema: ibis.Schema,
+                produce: Callable[[], pa.Table]) -> ir.Table:  # fmt: skip
+        """Rows made in Python (a rule applied per distinct value, a model's predictions) with
+        the columns of `schema`, loaded into a temporary table. A prepared refresh keeps
+        `produce` and calls it again on each run (`abmkit.score.incremental`)."""
+        return self.stage(produce().select(schema.names), prefix=prefix)
+
+    def fill(self, name: str, schema: ibis.Schema, rows: ir.Table | pa.Table) -> ir.Table:
+        """(Re)create the temporary table `name` and fill it with `rows` (an expression of this
+        engine, compiled through the cache, or Arrow rows)."""
+        self._create_temp(name, schema)
+        if isinstance(rows, ir.Table):
+            self.execute_sql(f'INSERT INTO "{name}" {self.compile(rows)}', table=name)
+        elif self.engine == "duckdb":
+            view, names = f"{name}_arrow", ", ".join(f'"{c}"' for c in schema.names)
+            self.con.con.register(view, rows)
+            try:
+                self.con.con.execute(f'INSERT INTO "{name}" ({names}) SELECT {names} FROM "{view}"')
+            finally:
+                self.con.con.unregister(view)
+        else:
+            self._copy_into(name, rows.select(schema.names))
+        return self._bound(name, schema)
 
     def _copy_into(self, name: str, data: ArrowData) -> None:
         """PostgreSQL `COPY ... FROM STDIN` in CSV, streamed batch by batch."""
@@ -183,6 +284,7 @@ class Warehouse:
 
     def drop(self, name: str) -> None:
         self.con.drop_table(name, force=True)
+        self._schemas.pop(name, None)
 
     def execute_sql(self, sql: str, *, table: str | None = None) -> None:
         """Run one statement; a failure is re-raised with the table and the SQL."""

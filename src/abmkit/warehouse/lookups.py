@@ -20,11 +20,12 @@ def map_distinct(t: ir.Table, column: str, fn: Callable[[str], object], out: str
                  out_type: dt.DataType = dt.string) -> ir.Table:  # fmt: skip
     """`t` plus `out` = fn(column), computed once per distinct non-null value."""
     values = t.select(column).filter(t[column].notnull()).distinct().to_pyarrow()[column]
-    values = values.to_pylist()
-    lookup = stage(
-        pa.table({
-            "_v": pa.array(values, pa.string()),
-            out: pa.array([fn(v) for v in values], out_type.to_pyarrow()),
-        })
-    )  # fmt: skip
+    lookup = stage(lookup_rows(values.to_pylist(), fn, out, out_type))
     return t.left_join(lookup, t[column] == lookup._v).drop("_v")
+
+
+def lookup_rows(values: list, fn: Callable[[str], object], out: str,
+                out_type: dt.DataType = dt.string) -> pa.Table:  # fmt: skip
+    """(_v, out): each value with fn(value), to join back on `_v`."""
+    return pa.table({"_v": pa.array(values, pa.string()),
+                     out: pa.array([fn(v) for v in values], out_type.to_pyarrow())})  # fmt: skip

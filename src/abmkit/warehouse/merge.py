@@ -8,9 +8,12 @@ without revenue does not erase the revenue a Salesforce export gave.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from abmkit.warehouse.engine import Warehouse
@@ -27,7 +30,9 @@ class MergeCounts:
 
 def classify(target: ir.Table, staged: ir.Table, key: str, compare: list[str]) -> ir.Table:
     """`staged` plus a `_status` column: inserted, updated or unchanged against `target`."""
-    staged = staged.view()  # a finished relation, even when it comes out of a join
+    if isinstance(staged.op(), ops.JoinChain):  # a finished relation, to join again
+        staged = staged.view()  # (a view is new each time: only when needed, so that the
+        # statement is the same from one refresh to the next and compiled once)
     old = target.select(key, *compare).rename({f"_old_{c}": c for c in [key, *compare]})
     joined = staged.left_join(old, staged[key] == old[f"_old_{key}"])
     changed = [~joined[c].identical_to(joined[f"_old_{c}"]) for c in compare]
@@ -56,18 +61,30 @@ class UpsertPlan:
 
 
 def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: list[str],
-                *, by: str | None = None) -> UpsertPlan:  # fmt: skip
+                *, by: str | None = None,
+                built: Callable[[str, Callable[[], Any]], Any] | None = None,
+                ) -> UpsertPlan:  # fmt: skip
     """Classify `staged` against `table`; `compare` are the content columns. With `by`, counts
-    are kept per value of that column (e.g. per file of a batch)."""
-    classified = classify(wh.table(table), staged, key, compare)
+    are kept per value of that column (e.g. per file of a batch). `built` hands out
+    expressions built before (`abmkit.score.incremental.Reuse`)."""
+    build = built or (lambda site, make: make())
+    classified = build(f"{table} classified", lambda: classify(wh.table(table), staged, key,
+                                                               compare))  # fmt: skip
     columns = [c for c in staged.columns if c in wh.table(table).columns]
     groups = [by] if by else []
-    totals = staged.group_by(groups).agg(n=ibis._.count()) if by else staged.agg(n=ibis._.count())
-    totals = totals.to_pyarrow().to_pylist()
+
+    def totals_of() -> ir.Table:
+        return staged.group_by(groups).agg(n=ibis._.count()) if by else staged.agg(
+            n=ibis._.count())  # fmt: skip
+
+    totals = wh.arrow(build(f"{table} totals", totals_of)).to_pylist()
     if wh.count(table):
-        changed = classified.filter(classified[STATUS] != "unchanged")
-        counted = changed.group_by([*groups, STATUS]).agg(n=ibis._.count())
-        counted = counted.to_pyarrow().to_pylist()
+
+        def counted_of() -> ir.Table:
+            changed = classified.filter(classified[STATUS] != "unchanged")
+            return changed.group_by([*groups, STATUS]).agg(n=ibis._.count())
+
+        counted = wh.arrow(build(f"{table} counted", counted_of)).to_pylist()
     else:  # a first load: every row is new, no need to join against the table to know it
         counted = [r | {STATUS: "inserted"} for r in totals]
     counts = {}
@@ -83,11 +100,20 @@ def apply_upsert(wh: Warehouse, plan: UpsertPlan) -> None:
     """Write a planned upsert (call inside the load's transaction). Each statement classifies the
     staged rows against the table as it is then, so nothing is written twice."""
     rows = plan.classified
+    names = ", ".join(f'"{c}"' for c in plan.columns)
     if plan.has("inserted"):
-        wh.con.insert(plan.table, rows.filter(rows[STATUS] == "inserted").select(*plan.columns))
+        wh.insert(plan.table, rows.filter(rows[STATUS] == "inserted").select(*plan.columns))
     if plan.has("updated"):
-        wh.con.upsert(plan.table, rows.filter(rows[STATUS] == "updated").select(*plan.columns),
-                      on=plan.key)  # fmt: skip
+        changed = wh.compile(rows.filter(rows[STATUS] == "updated").select(*plan.columns))
+        sets = ", ".join(f'"{c}" = "_source"."{c}"' for c in plan.columns if c != plan.key)
+        values = ", ".join(f'"_source"."{c}"' for c in plan.columns)
+        wh.execute_sql(
+            f'MERGE INTO "{plan.table}" AS "_target" USING ({changed}) AS "_source" '
+            f'ON ("_target"."{plan.key}" = "_source"."{plan.key}") '
+            f"WHEN MATCHED THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})",
+            table=plan.table,
+        )  # compiled once per statement shape (`Warehouse.compile`), unlike Ibis's own upsert
 
 
 def upsert(wh: Warehouse, table: str, staged: ir.Table, key: str,
