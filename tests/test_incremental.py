@@ -202,6 +202,14 @@ def test_the_person_behind_a_touch_is_found_wherever_their_contact_belongs(abm, 
     committee = {r["factor"]: r["reason"] for r in rows_of(abm, "score_reasons")
                  if r["account_id"] == "001A" and r["score"] == "committee"}  # fmt: skip
     assert committee["economic_buyer"].startswith("economic buyer engaged"), committee
+    # Again, in the same process: the statements built by the first refresh are only run.
+    built = list(abm.warehouse.prepared.values())
+    again = [[when(1.2), "zed@gmail.com", "acme.com", "web_visit", PRICING]]
+    ok(abm.ingest("touches", [write_csv(tmp_path / "t2.csv", TOUCH_HEADER, again)])[0])
+    result = abm.score(incremental=True)
+    assert (result.mode, result.rescored) == ("incremental", 1), result.notes
+    assert len(built) == 1 and list(abm.warehouse.prepared.values())[0] is built[0]
+    assert scores(abm)["001A"]["key_page_visits"] > acme["key_page_visits"]
     full = abm.score()
     assert (full.changed.updated, full.changed.inserted) == (0, 0)
 

@@ -372,9 +372,10 @@ def _prepared_scores(wh: Warehouse, settings: Settings, clock: ir.Table,
     model and then only run: one account's new touch should not pay for building and compiling
     some fifty statements again. The key holds everything the statements depend on besides the
     rows: the scoring settings and code, the model, and the names of the tables of the scope and
-    the moment (the same from one refresh to the next: `Warehouse.temp` names by order)."""
+    the moment (the same from one refresh to the next: `Warehouse.temp` names by order, and by
+    how deep in `temporary` blocks the refresh runs)."""
     version = model.version if model is not None else None
-    key = ("incremental", fingerprint, version, scope.op().name, clock.op().name)
+    key = ("incremental", fingerprint, version, scope.op().name, clock.op().name, wh._depth)
     prepared = wh.prepared.get(key)
     if not isinstance(prepared, Prepared):
         at = clock.as_of.max().as_scalar()
