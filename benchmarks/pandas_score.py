@@ -723,16 +723,20 @@ def main() -> int:
     return cli("plain-pandas version of abm score (bench_score)", run)
 
 
-def cli(description: str, run) -> int:
-    """The command line shared with score_floor.py: run(workspace, out, reasons_out) → JSON."""
+def cli(description: str, run, flags: dict[str, str] | None = None) -> int:
+    """The command line shared with score_floor.py: run(workspace, out, reasons_out, **flags)
+    → JSON; `flags`: extra on/off options (name → help)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--workspace", type=Path, required=True, help="a scored-ready workspace")
     p.add_argument("--out", type=Path, required=True, help="parquet file of the scores")
     p.add_argument("--reasons-out", type=Path,
                    help="parquet file of the reasons (default: OUT_reasons.parquet)")  # fmt: skip
+    for flag, text in (flags or {}).items():
+        p.add_argument(f"--{flag}", action="store_true", help=text)
     args = p.parse_args()
     reasons_out = args.reasons_out or args.out.with_name(f"{args.out.stem}_reasons.parquet")
-    print(json.dumps(run(args.workspace, args.out, reasons_out)))
+    options = {flag: getattr(args, flag) for flag in flags or {}}
+    print(json.dumps(run(args.workspace, args.out, reasons_out, **options)))
     return 0
 
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 from abmkit.config.settings import Settings
 from abmkit.config.workspace import open_workspace
 from abmkit.resolve.personas import persona_of
+from abmkit.warehouse.engine import open_warehouse
 from pandas_score import LN2, cli, lookalike, number_words, peak_rss_mb
 
 WHITESPACE = " \t\n\r\x0b\x0c"  # what abmkit's strip() trims
@@ -527,14 +528,19 @@ def reason_sql(settings: Settings) -> list[str]:
 # --- the child --------------------------------------------------------------------------------
 
 
-def run(workspace: Path, out: Path, reasons_out: Path) -> dict:
+def run(workspace: Path, out: Path, reasons_out: Path, store: bool = False) -> dict:
+    """With `store`, the scores and reasons are written where abmkit keeps them (its
+    `account_scores` and `score_reasons`, a key per reason, one transaction) instead of the two
+    parquet files, which are then exported from those tables, untimed, for the comparison."""
+    if store:  # untimed: the tables as this release of abmkit makes them (columns added)
+        open_warehouse(open_workspace(workspace).warehouse_url).close()
     clock = time.perf_counter()
     ws = open_workspace(workspace)
     settings = ws.settings
     db = Path(ws.warehouse_url.removeprefix("duckdb://"))
     model = lookalike(db, settings)  # abmkit's own scikit-learn model, on its own connection
     modelled = time.perf_counter() - clock
-    con = duckdb.connect(str(db), read_only=True)
+    con = duckdb.connect(str(db), read_only=not store)
     ex(con, f"SET memory_limit = {lit(settings.warehouse.memory_limit)}")
     ex(con, "SET preserve_insertion_order = false")  # no statement here needs the order
     # The moment of the latest signal: the last touch, or the end of the last intent week.
@@ -578,15 +584,29 @@ def run(workspace: Path, out: Path, reasons_out: Path) -> dict:
                         "propensity", "model_version": "NULL::VARCHAR AS model_version",
                         "lookalike": f"round(CAST({look} AS DOUBLE), 4) AS lookalike"}  # fmt: skip
     select = ", ".join(columns.get(c, c) for c in SCORE_COLUMNS)
-    ex(con, f"COPY (SELECT {select} FROM {source}) TO {lit(str(out))} (FORMAT parquet)")
     union = " UNION ALL ".join(f"({r})" for r in reasons)
-    ex(
-        con,
-        f"""COPY (SELECT account_id, score, factor, CAST(points AS DOUBLE) AS points,
-        reason FROM ({union}) r(account_id, score, factor, points, reason))
-        TO {lit(str(reasons_out))} (FORMAT parquet)""",
-    )
-    seconds = time.perf_counter() - clock
+    reason_rows = f"""SELECT account_id, score, factor, CAST(points AS DOUBLE) AS points,
+        reason FROM ({union}) r(account_id, score, factor, points, reason)"""
+    if store:
+        ex(con, "BEGIN TRANSACTION")
+        names = ", ".join(SCORE_COLUMNS)
+        ex(con, f"INSERT INTO account_scores ({names}, scored_at) "
+                f"SELECT {select}, {lit(dt.datetime.now())} FROM {source}")  # fmt: skip
+        ex(
+            con,
+            f"""INSERT INTO score_reasons (reason_id, account_id, score, factor, points,
+            reason) SELECT account_id || '|' || score || '|' || factor, * FROM ({reason_rows})""",
+        )
+        ex(con, "COMMIT")
+        seconds = time.perf_counter() - clock
+        ex(con, f"COPY (SELECT {', '.join(SCORE_COLUMNS)} FROM account_scores) "
+                f"TO {lit(str(out))} (FORMAT parquet)")  # fmt: skip
+        ex(con, f"COPY (SELECT account_id, score, factor, points, reason FROM score_reasons) "
+                f"TO {lit(str(reasons_out))} (FORMAT parquet)")  # fmt: skip
+    else:
+        ex(con, f"COPY (SELECT {select} FROM {source}) TO {lit(str(out))} (FORMAT parquet)")
+        ex(con, f"COPY ({reason_rows}) TO {lit(str(reasons_out))} (FORMAT parquet)")
+        seconds = time.perf_counter() - clock
     accounts = con.execute("SELECT count(*) FROM scored").fetchone()[0]
     tiers = dict(con.execute("SELECT tier, count(*) FROM scored WHERE tier IS NOT NULL "
                              "GROUP BY tier ORDER BY tier").fetchall())  # fmt: skip
@@ -598,7 +618,8 @@ def run(workspace: Path, out: Path, reasons_out: Path) -> dict:
 
 
 def main() -> int:
-    return cli("hand-written DuckDB floor of abm score (bench_score)", run)
+    return cli("hand-written DuckDB floor of abm score (bench_score)", run,
+               {"store": "store the results in the warehouse, as abmkit does"})  # fmt: skip
 
 
 if __name__ == "__main__":
