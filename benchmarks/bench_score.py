@@ -23,7 +23,9 @@ own:
   same scores and reasons as hand-written DuckDB SQL (``CREATE TEMP TABLE … AS SELECT`` over the
   warehouse file, ``COPY … TO`` the same two parquet files), with none of abmkit's machinery
   (no Ibis, no upsert, no history). How fast the engine does this work on this machine at all:
-  the ceiling of any abmkit ÷ pandas ratio.
+  the ceiling of any abmkit ÷ pandas ratio. **floor_stored**: the same, storing its rows in the
+  warehouse's ``account_scores`` and ``score_reasons`` (one transaction) rather than parquet:
+  the ceiling of a refresh that keeps what it computes.
 * **abmkit, incremental** — ``Abm.score(incremental=True)`` in a fresh process: one touch (a
   meeting of a known contact, at the time of the latest touch so that ``as_of`` stays) is
   ingested untimed, then the incremental refresh is timed (it re-scores that one account: the
