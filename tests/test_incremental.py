@@ -95,6 +95,12 @@ def test_incremental_with_nothing_new_changes_nothing(ws):
         assert (result.mode, result.rescored) == ("incremental", 0)
         assert "nothing loaded since the last refresh" in result.notes[0]
         assert _stored(abm) == before and len(rows_of(abm, "score_history")) == history
+        # and it still says where everyone stands: every row unchanged, the tiers as stored
+        assert result.changed.unchanged == result.accounts == len(before["account_scores"])
+        full = abm.score()
+        assert [(c.tier, c.capacity, c.filled) for c in result.tiers] == [
+            (c.tier, c.capacity, c.filled) for c in full.tiers]  # fmt: skip
+        assert [c.cut for c in result.tiers] == pytest.approx([c.cut for c in full.tiers])
 
 
 @pytest.mark.parametrize("change", ["settings", "merge", "accounts", "as-of"])

@@ -273,6 +273,8 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
             if not result.rescored:
                 result.notes.append("nothing loaded since the last refresh touches an account")
                 result.accounts = wh.count("account_scores")
+                result.changed = MergeCounts(unchanged=result.accounts)
+                result.tiers = _stored_cuts(wh, settings)
                 with wh.transaction():
                     _record_run(wh, result, fingerprint, version, started, unseen)
                 return result
@@ -389,6 +391,19 @@ def _prepared_scores(wh: Warehouse, settings: Settings, clock: ir.Table,
         prepared = wh.prepared[key] = Prepared(view.steps, scored, reasons)
     prepared.run(wh)
     return prepared
+
+
+def _stored_cuts(wh: Warehouse, settings: Settings) -> list[TierCut]:
+    """Each tier's cut as the stored scores hold it (a refresh that re-scored no one)."""
+    s = wh.table("account_scores")
+    s = s.filter(s.tier.notnull())
+    rows = wh.arrow(s.group_by("tier").agg(n=s.count(), low=s.priority.min())).to_pylist()
+    got = {r["tier"]: r for r in rows}
+    cfg = settings.tiers
+    capacities = (cfg.tier1_capacity, cfg.tier2_capacity, cfg.tier3_capacity)
+    return [TierCut(tier, capacity, int(got.get(tier, {}).get("n", 0)),
+                    got.get(tier, {}).get("low"))
+            for tier, capacity in enumerate(capacities, start=1)]  # fmt: skip
 
 
 def _standing(kept: ir.Table, settings: Settings) -> ir.Table:
