@@ -99,7 +99,9 @@ class Warehouse:
         """The rows of `t`, through the compiled-statement cache."""
         if self.engine != "duckdb":
             return t.to_pyarrow()
-        table = self.con.con.execute(self.compile(t)).to_arrow_table()
+        result = self.con.con.execute(self.compile(t))
+        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # duckdb<1.5
+        table = fetch()
         return table.cast(t.schema().to_pyarrow())
 
     def scalar(self, t: ir.Scalar) -> Any:
