@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from abmkit.config.workspace import Workspace, open_workspace
+from abmkit.decide.plays import Play, copy_play, load_plays
 from abmkit.errors import AbmError, InputError
 from abmkit.ingest.pipeline import Source, ingest_files
 from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
@@ -130,6 +131,16 @@ class Abm:
     def account(self, key: str) -> AccountView:
         """Everything about one account, by ID, domain or URL."""
         return account_view(self.warehouse, self.settings, key)
+
+    def plays(self) -> dict[str, tuple[Play, str]]:
+        """Every play (built-in and the workspace's own), validated, by name, with its source."""
+        return load_plays(self.workspace.path, [p.name for p in self.settings.personas])
+
+    def copy_play(self, name: str) -> Path:
+        """Copy a built-in play into the workspace's `plays/` folder, to edit it there."""
+        path = copy_play(self.workspace.path, name)
+        self.plays()  # the copy is valid as it stands
+        return path
 
     def status(self) -> Status:
         return workspace_status(self.warehouse)

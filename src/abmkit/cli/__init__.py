@@ -32,6 +32,11 @@ model_app = typer.Typer(
     help="Propensity models: train, list, report, activate (rollback).", no_args_is_help=True
 )
 app.add_typer(model_app, name="model")
+plays_app = typer.Typer(
+    help="Plays: the built-in library and the workspace's own (list, validate, copy).",
+    no_args_is_help=True,
+)
+app.add_typer(plays_app, name="plays")
 console = Console()
 err = Console(stderr=True)
 
@@ -217,6 +222,35 @@ def model_activate(
     with open_app(workspace, set_) as abm:
         chosen = abm.activate_model(version)
     console.print(f"Model {chosen.version} is active. Run `abm score` to re-score with it.")
+
+
+@plays_app.command("list")
+def plays_list(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
+    """Every play: trigger, audience, steps, and where it comes from."""
+    with open_app(workspace, set_) as abm:
+        render.plays(console, abm.plays())
+
+
+@plays_app.command("validate")
+def plays_validate(workspace: WorkspaceOpt = Path("."), set_: SetOpt = None) -> None:
+    """Check every play file of the workspace (exit non-zero, naming the file and the field,
+    when one is wrong)."""
+    with open_app(workspace, set_) as abm:
+        plays = abm.plays()
+    own = sum(1 for _, source in plays.values() if source != "built-in")
+    console.print(f"{len(plays)} plays valid ({own} from the workspace's plays/ folder).")
+
+
+@plays_app.command("copy")
+def plays_copy(
+    name: Annotated[str, typer.Argument(help="A built-in play (see `abm plays list`).")],
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Copy a built-in play into the workspace's plays/ folder, to edit it there."""
+    with open_app(workspace, set_) as abm:
+        path = abm.copy_play(name)
+    console.print(f"Copied to {path}; edit it, then `abm plays validate`.")
 
 
 @app.command()

@@ -347,3 +347,22 @@ def model_report(console: Console, m) -> None:
     for name, values in rows:
         table.add_row(name, *(_fmt(values.get(k)) for k, _ in METRICS))
     console.print(table)
+
+
+def plays(console: Console, found: dict) -> None:
+    """The plays: name, trigger, audience, steps, source."""
+    table = Table(title="Plays")
+    for col in ("play", "trigger", "audience", "steps", "from"):
+        table.add_column(col, overflow="fold")
+    for name, (play, source) in sorted(found.items()):
+        audience = "tiers " + ",".join(map(str, play.audience.tiers))
+        if play.audience.customers:
+            audience += ", customers"
+        if play.audience.personas:
+            audience += ": " + ", ".join(play.audience.personas)
+        steps = "; ".join(f"{s.after} {s.channel}" + (f" (tiers {','.join(map(str, s.tiers))})"
+                          if s.tiers else "") for s in play.steps)  # fmt: skip
+        off = "" if play.enabled else " [dim](off)[/]"
+        table.add_row(escape(name) + off, play.trigger.signal, escape(audience), escape(steps),
+                      escape(source))  # fmt: skip
+    console.print(table)
