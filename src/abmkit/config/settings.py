@@ -196,7 +196,22 @@ class GuardrailSettings(Section):
     )
 
 
+class EmailSettings(Section):
+    """The SMTP server e-mails leave through; the password only from the environment
+    (`ABM_SECRET_SMTP_PASSWORD`)."""
+
+    host: str = Field("127.0.0.1", description="SMTP server host.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port (587 with STARTTLS).")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS first.")
+    username: str = Field("", description="SMTP login (empty: none).")
+    sender: str = Field("abm@example.com", description="The From address of e-mails.")
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the server.")
+
+
 class ChannelSettings(Section):
+    email: EmailSettings = Field(
+        default_factory=EmailSettings, description="How e-mails are sent (SMTP)."
+    )
     enabled: list[str] = Field(
         ["linkedin", "google", "meta", "display", "email", "sales", "direct_mail"],
         description="Channels the agent may act through.",
