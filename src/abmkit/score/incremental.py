@@ -24,7 +24,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -217,7 +216,7 @@ class Prepared:
     steps: list[Step]
     scored: ir.Table
     reasons: ir.Table
-    built: dict = field(default_factory=dict)  # the rest of the refresh's expressions (`Reuse`)
+    built: dict = field(default_factory=dict)  # the rest of its expressions (a `Reuse` store)
 
     def run(self, wh: Warehouse) -> None:
         """Fill every step's table afresh, in order (dropped with the refresh's others)."""
@@ -233,20 +232,3 @@ def memoized(wh: Warehouse, key: str, build: Callable[[], ir.Table]) -> ir.Table
     if key not in wh.memo:
         wh.memo[key] = wh.temp(key, build())
     return wh.memo[key]
-
-
-class Reuse:
-    """Expressions built once and handed out again by name (`site`), for the steps of an
-    incremental refresh that follow the scores: their tables are named by the order of the
-    calls (`Warehouse.temp`), so the same settings build the same expressions every time. With
-    no store, everything is built afresh (a full refresh)."""
-
-    def __init__(self, store: dict | None = None):  # noqa: D107
-        self._store = store
-
-    def __call__(self, site: str, build: Callable[[], Any]) -> Any:
-        if self._store is None:
-            return build()
-        if site not in self._store:
-            self._store[site] = build()
-        return self._store[site]

@@ -27,7 +27,6 @@ from abmkit.score.features import reach_days
 from abmkit.score.fit import REASON_COLUMNS, fit_scores
 from abmkit.score.incremental import (
     Prepared,
-    Reuse,
     ScopedWarehouse,
     last_run,
     merged_since,
@@ -57,7 +56,7 @@ from abmkit.score.tiers import (
     priority_parts,
 )
 from abmkit.store.models import ModelVersion
-from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.engine import Reuse, Warehouse
 from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import ACCOUNT_SCORES, SCORE_RUNS
 
@@ -98,15 +97,16 @@ def latest_data_time(wh: Warehouse) -> dt.datetime | None:
 
 
 def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
-                model: ModelVersion | None = None, only: ir.Table | None = None,
+                model: ModelVersion | None = None,
                 lookalike: Lookalike | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
-    """Every account (or only those whose IDs are in `only`) with every score (tier not yet
-    assigned), and the reasons (long form). With an active propensity model, priority is its
-    expected value: propensity × the account's expected ACV; without one, the weighted mean of
-    fit, intent and engagement. The lookalike score comes from `lookalike` (a model trained on
-    every account); without it, each account keeps the one it has."""
-    if not isinstance(wh, ScopedWarehouse):  # only's source rows, each input computed once
-        wh = ScopedWarehouse(wh, only)
+    """Every account of `wh` (the warehouse, or a `ScopedWarehouse` of some accounts) with
+    every score (tier not yet assigned), and the reasons (long form). With an active
+    propensity model, priority is its expected value: propensity × the account's expected ACV;
+    without one, the weighted mean of fit, intent and engagement. The lookalike score comes
+    from `lookalike` (a model trained on every account); without it, each account keeps the
+    one it has."""
+    if not isinstance(wh, ScopedWarehouse):  # every account; each shared input computed once
+        wh = ScopedWarehouse(wh)
     full = wh.base
     fit, fit_reasons = fit_scores(wh, settings)
     previous = wh.table("account_scores").select("account_id", "tier")

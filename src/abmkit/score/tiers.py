@@ -9,7 +9,6 @@ to take its seat and accounts do not flap between refreshes on noise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ import ibis.expr.datatypes as idt
 import ibis.expr.types as ir
 
 from abmkit.config.settings import Settings
-from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.engine import Reuse, Warehouse
 
 
 @dataclass(frozen=True)
@@ -44,15 +43,15 @@ def priority_parts(fit: Any, intent: Any, engagement: Any, settings: Settings) -
 
 
 def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table, settings: Settings,
-                 built: Callable[[str, Callable[[], Any]], Any] | None = None,
+                 built: Reuse | None = None,
                  ) -> tuple[ir.Table, list[TierCut]]:  # fmt: skip
     """(account_id, tier_rank, tier) of the accounts of `scored` that got a seat (the others
     are not tiered), and each tier's cut.
 
     `scored` has account_id, priority and eligible; `previous` has account_id and tier.
-    `built` hands out expressions built before (`abmkit.score.incremental.Reuse`)."""
+    `built` hands out expressions built before (a `Reuse`)."""
     cfg = settings.tiers
-    build = built or (lambda site, make: make())
+    build = built or Reuse()
 
     def pool_of() -> ir.Table:
         prev = previous.select(_pid="account_id", _prev="tier")

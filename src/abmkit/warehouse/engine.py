@@ -51,7 +51,7 @@ class Warehouse:
         self._compiled: OrderedDict[ops.Node, str] = OrderedDict()
         self._schemas: dict[str, ir.Table] = {}  # canonical and system tables, as Ibis sees them
         self._columns: dict[ibis.Schema, str] = {}  # column definitions of temporary tables
-        self.prepared: dict[tuple, object] = {}  # work built once per connection (see `compile`)
+        self.prepared: dict[tuple, object] = {}  # a refresh built once per connection, to rerun
         if self.engine == "duckdb":
             self.con.con.execute(f"SET memory_limit='{memory_limit}'")
 
@@ -195,12 +195,15 @@ class Warehouse:
         connection (a DuckDB warehouse) the table is returned as it is, so it should be cheap to
         read more than once.
         """
-        name = self._temp_name(prefix)
         if isinstance(data, ir.Table):
             if data._find_backend() is self.con:
                 return data  # already in this engine: used where it is, no copy
             data = data.to_pyarrow_batches(chunk_size=250_000)
-        schema = ibis.Schema.from_pyarrow(data.schema)
+        name = self._temp_name(prefix)
+        if self.engine == "postgres":
+            self._create_temp(name, ibis.Schema.from_pyarrow(data.schema))  # records the name
+            self._copy_into(name, data)
+            return self.con.table(name)
         self._temps.append(name)
         if self.engine == "duckdb":
             view = f"{name}_arrow"
@@ -210,10 +213,6 @@ class Warehouse:
                                      f'SELECT * FROM "{view}"')  # fmt: skip
             finally:
                 self.con.con.unregister(view)
-        elif self.engine == "postgres":
-            self._temps.pop()  # `_create_temp` records it
-            self._create_temp(name, schema)
-            self._copy_into(name, data)
         else:  # other engines: Ibis's own path, correct if not the fastest
             table = data.read_all() if isinstance(data, pa.RecordBatchReader) else data
             self.con.create_table(name, obj=table, temp=True)
@@ -327,3 +326,19 @@ def open_warehouse(url: str, memory_limit: str = "3GB") -> Warehouse:
     wh = Warehouse(url, memory_limit)
     wh.ensure_tables()
     return wh
+
+
+class Reuse:
+    """Expressions built once and handed out again by name (`site`): a caller that builds the
+    same statements over tables named the same way (`temp` inside a `temporary` block) keeps
+    them in `store` and skips building them again. Without a store, everything is built afresh."""
+
+    def __init__(self, store: dict | None = None):  # noqa: D107
+        self._store = store
+
+    def __call__(self, site: str, build: Callable[[], Any]) -> Any:
+        if self._store is None:
+            return build()
+        if site not in self._store:
+            self._store[site] = build()
+        return self._store[site]

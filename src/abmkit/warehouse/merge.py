@@ -8,15 +8,13 @@ without revenue does not erase the revenue a Salesforce export gave.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
-from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.engine import Reuse, Warehouse
 
 STATUS = "_status"
 
@@ -62,12 +60,12 @@ class UpsertPlan:
 
 def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: list[str],
                 *, by: str | None = None,
-                built: Callable[[str, Callable[[], Any]], Any] | None = None,
+                built: Reuse | None = None,
                 ) -> UpsertPlan:  # fmt: skip
     """Classify `staged` against `table`; `compare` are the content columns. With `by`, counts
     are kept per value of that column (e.g. per file of a batch). `built` hands out
-    expressions built before (`abmkit.score.incremental.Reuse`)."""
-    build = built or (lambda site, make: make())
+    expressions built before (a `Reuse`)."""
+    build = built or Reuse()
     classified = build(f"{table} classified", lambda: classify(wh.table(table), staged, key,
                                                                compare))  # fmt: skip
     columns = [c for c in staged.columns if c in wh.table(table).columns]
