@@ -7,6 +7,8 @@ are never read from the file: only from the environment (`ABM_SECRET_*`), see `s
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import Field
 
 from abmkit.config.base import Section
@@ -168,32 +170,116 @@ def _default_personas() -> list[Persona]:
 
 
 class Goal(Section):
+    """A number to move for a segment of accounts over a period, e.g. pipeline from Series-B
+    SaaS accounts +20% this quarter. Progress is the metric in the current period against the
+    same span just before it; the agent favours accounts of goals behind their pace."""
+
     name: str = Field(description="What the goal is called in reports.")
-    metric: str = Field(description="Metric to move, e.g. 'pipeline', 'opportunities', 'meetings'.")
-    target_change: float = Field(description="Relative change wanted, e.g. 0.2 for +20%.")
-    segment: str = Field("", description="Filter of accounts the goal is about; empty = all.")
+    metric: Literal["pipeline", "opportunities", "meetings", "engaged_accounts"] = Field(
+        description="pipeline (opportunity amount created), opportunities (created), meetings "
+        "(meeting touches) or engaged_accounts (accounts with an engaged touch)."
+    )
+    target_change: float = Field(
+        description="Relative change wanted against the previous period, e.g. 0.2 for +20%."
+    )
+    target: float | None = Field(
+        None, ge=0, description="An absolute target instead (e.g. 2000000 for $2M pipeline)."
+    )
+    period: Literal["month", "quarter", "year"] = Field("quarter", description="Calendar period.")
+    segment: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Which accounts count: column -> value or list of values over the scored "
+        "accounts (tier, cluster, buying_stage, journey_stage, fit_bucket, industry, country, "
+        "region, account_type or a custom attribute), and min_/max_ bounds on numbers "
+        "(min_employees: 200). Empty: every account.",
+    )
 
 
 class GuardrailSettings(Section):
+    """Limits the agent never exceeds: every candidate action is checked against each of them
+    when it is decided and again, in the same transaction that reserves its spend, when it is
+    queued; the executor checks quiet hours and the audience minimum again when it sends."""
+
     daily_budget: float = Field(500.0, ge=0, description="Most the agent may spend in one day.")
+    weekly_budget: float = Field(2500.0, ge=0, description="Most the agent may spend in 7 days.")
+    channel_daily_budget: dict[str, float] = Field(
+        default_factory=lambda: {"linkedin_audience": 200.0, "google_audience": 100.0,
+                                 "meta_audience": 100.0, "direct_mail": 150.0},
+        description="Most spent per channel and day (channels not listed: the daily budget).",
+    )  # fmt: skip
+    channel_weekly_budget: dict[str, float] = Field(
+        default_factory=dict, description="Most spent per channel over 7 days."
+    )
+    play_daily_budget: dict[str, float] = Field(
+        default_factory=dict, description="Most spent per play and day."
+    )
+    play_weekly_budget: dict[str, float] = Field(
+        default_factory=dict, description="Most spent per play over 7 days."
+    )
+    account_weekly_budget: float = Field(
+        250.0, ge=0, description="Most spent on one account over 7 days."
+    )
     max_touches_per_contact_week: int = Field(
-        3, ge=0, description="Frequency cap: touches per person per week."
+        3, ge=0, description="Frequency cap: messages to one person over 7 days, all channels."
+    )
+    max_touches_per_contact_channel_week: dict[str, int] = Field(
+        default_factory=lambda: {"email": 2, "sequence": 2, "direct_mail": 1},
+        description="Frequency cap per person and channel over 7 days.",
     )
     max_touches_per_account_week: int = Field(
-        15, ge=0, description="Frequency cap: touches per account per week."
+        15, ge=0, description="Frequency cap: actions on one account over 7 days."
+    )
+    max_touches_per_account_channel_week: dict[str, int] = Field(
+        default_factory=lambda: {"email": 6, "task": 3, "owner_alert": 3},
+        description="Frequency cap per account and channel over 7 days.",
+    )
+    do_not_contact: list[str] = Field(
+        default_factory=list,
+        description="E-mail addresses, domains (@example.com) or account IDs never contacted.",
+    )
+    require_consent_regions: list[str] = Field(
+        ["EU", "UK"],
+        description="Regions where a person is e-mailed only with recorded consent (the "
+        "contact attribute named by consent_attribute is true): opt-in rules such as GDPR.",
+    )
+    consent_attribute: str = Field(
+        "email_consent", description="Contact custom attribute that records consent (true/yes/1)."
+    )
+    blocked_countries: list[str] = Field(
+        default_factory=list, description="Countries (ISO codes or names) never contacted."
     )
     min_audience_size: int = Field(
         300, ge=0, description="Smallest ad audience to push (LinkedIn needs 300 matched members)."
     )
+    min_audience_size_by_channel: dict[str, int] = Field(
+        default_factory=lambda: {"linkedin_audience": 300, "google_audience": 1000,
+                                 "meta_audience": 100},
+        description="Smallest audience per platform (Google Customer Match serves from 1,000 "
+        "active members in a network, Meta needs 100 matched people).",
+    )  # fmt: skip
     approval_for_tier1: bool = Field(
         True, description="Actions on Tier 1 accounts wait for a person's approval."
     )
     approval_above_spend: float = Field(
         1000.0, ge=0, description="Any action costing more than this waits for approval."
     )
-    quiet_hours: str = Field(
-        "20:00-08:00", description="Local hours when no e-mail or message is sent."
+    approval_first_run: bool = Field(
+        True, description="A play's first actions wait for approval (unless the play says no)."
     )
+    quiet_hours: str = Field(
+        "20:00-08:00",
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$",
+        description="Local hours (recipient's time zone) when no e-mail or message leaves; "
+        "such actions wait for the morning.",
+    )
+    quiet_weekends: bool = Field(True, description="No e-mail or message on local weekends.")
+    default_timezone: str = Field(
+        "UTC", description="Time zone of people whose country gives none."
+    )
+    max_budget_change: float = Field(
+        0.2, ge=0, le=1,
+        description="Most a budget split may move per allocation cycle, as a share of the total.",
+    )  # fmt: skip
 
 
 class EmailSettings(Section):
@@ -206,20 +292,65 @@ class EmailSettings(Section):
     username: str = Field("", description="SMTP login (empty: none).")
     sender: str = Field("abm@example.com", description="The From address of e-mails.")
     timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the server.")
+    unsubscribe: str = Field(
+        "", description="mailto: or https: address for List-Unsubscribe (empty: none)."
+    )
+
+
+class WebhookSettings(Section):
+    """Where `webhook` actions are POSTed, signed with `ABM_SECRET_WEBHOOK_KEY`."""
+
+    url: str = Field("", description="Receiver URL (empty: webhook actions are dry-run).")
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the receiver.")
+
+
+class SlackSettings(Section):
+    """Slack alerts go to the incoming-webhook URL in `ABM_SECRET_SLACK_WEBHOOK_URL`."""
+
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for Slack.")
 
 
 class ChannelSettings(Section):
     email: EmailSettings = Field(
         default_factory=EmailSettings, description="How e-mails are sent (SMTP)."
     )
+    webhook: WebhookSettings = Field(
+        default_factory=WebhookSettings, description="Where signed webhooks go."
+    )
+    slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")
     enabled: list[str] = Field(
-        ["linkedin", "google", "meta", "display", "email", "sales", "direct_mail"],
-        description="Channels the agent may act through.",
+        ["linkedin_audience", "google_audience", "meta_audience", "email", "sequence", "task",
+         "owner_alert", "slack", "webhook", "crm_update", "direct_mail"],
+        description="Channels the agent may act through (a play step on another is skipped).",
+    )  # fmt: skip
+    live: list[str] = Field(
+        default_factory=list,
+        description="Connectors that really send (email, webhook, slack, owner_alert); every "
+        "other action is dry-run: its exact payload is written under outbox/ in the workspace "
+        "and nothing leaves. Audience, task, sequence and CRM actions always become files "
+        "there, in each platform's import format.",
     )
-    daily_budget: dict[str, float] = Field(
-        default_factory=lambda: {"linkedin": 200.0, "google": 100.0, "display": 100.0},
-        description="Budget per paid channel and day.",
-    )
+    costs: dict[str, float] = Field(
+        default_factory=lambda: {"linkedin_audience": 8.0, "google_audience": 4.0,
+                                 "meta_audience": 3.0, "email": 0.05, "sequence": 0.05,
+                                 "task": 12.0, "owner_alert": 0.0, "slack": 0.0, "webhook": 0.0,
+                                 "crm_update": 0.0, "direct_mail": 60.0},
+        description="Expected cost of one action per channel in dollars: for an audience, a "
+        "week of ads to one account; for a task, the rep's time.",
+    )  # fmt: skip
+
+
+class ExecutorSettings(Section):
+    """How the outbox is sent: retries with exponential backoff, then the dead-letter state."""
+
+    max_attempts: int = Field(6, ge=1, description="Attempts before an action is dead.")
+    backoff_s: float = Field(30.0, gt=0, description="Wait before the first retry, doubled each.")
+    backoff_max_s: float = Field(3600.0, gt=0, description="Longest wait between retries.")
+    lease_s: float = Field(
+        120.0, gt=0, description="How long a claimed action is its executor's before another "
+        "may take it over (after a crash)."
+    )  # fmt: skip
+    batch: int = Field(100, ge=1, description="Actions claimed at a time.")
 
 
 class Settings(Section):
@@ -269,5 +400,8 @@ class Settings(Section):
         default_factory=GuardrailSettings, description="Limits the agent never exceeds."
     )
     channels: ChannelSettings = Field(
-        default_factory=ChannelSettings, description="Channels and their budgets."
+        default_factory=ChannelSettings, description="Channels, connectors and costs."
+    )
+    executor: ExecutorSettings = Field(
+        default_factory=ExecutorSettings, description="Retries and leases of the outbox."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,3 +45,62 @@ class ModelVersion(Base):
     features: Mapped[list] = mapped_column(JSON, default=list)
     artifact: Mapped[str] = mapped_column(String(1000))
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+ACTION_STATUSES = (
+    "blocked",  # a guardrail refused it: logged with the verdicts, never sent
+    "pending_approval",  # waits for a person (`abm actions approve|reject|edit`)
+    "rejected",  # a person said no
+    "queued",  # in the outbox: the executor sends it at or after not_before
+    "sending",  # claimed by an executor until lease_until
+    "sent",  # delivered (receipt in `receipt`)
+    "dry_run",  # its connector is not enabled: the payload was written, nothing left
+    "dead",  # gave up after the retries, the reason in last_error
+)
+
+
+class Action(Base):
+    """One decision of the agent and, once allowed, one row of the transactional outbox.
+
+    Every candidate the agent weighed is kept, with the signal behind it, its reasons, expected
+    value and each guardrail's verdict (`decision`); those a guardrail refused stay `blocked`.
+    `key` is the idempotency key: the same play step for the same account, person and signal is
+    never queued twice, and connectors hand it to the receiver (Idempotency-Key header,
+    Message-ID) so a send retried after a crash is recognized there.
+    """
+
+    __tablename__ = "actions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    run_id: Mapped[str] = mapped_column(String(40), index=True)
+    play: Mapped[str] = mapped_column(String(100), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[str] = mapped_column(String(100), index=True)
+    contact_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    channel: Mapped[str] = mapped_column(String(40), index=True)
+    tier: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    decision: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    not_before: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    receipt: Mapped[dict] = mapped_column(JSON, default=dict)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    review_note: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+
+
+class AgentState(Base):
+    """Small named values the agent keeps between passes (watermarks, the last cycle)."""
+
+    __tablename__ = "agent_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
