@@ -96,7 +96,7 @@ def test_delays():
 def test_the_cli_lists_copies_and_validates(ws):
     runner = CliRunner()
     listed = runner.invoke(app, ["plays", "list", "-w", str(ws)])
-    assert listed.exit_code == 0 and listed.output.count("built-in") == 4
+    assert listed.exit_code == 0 and listed.output.count("built-in") == 5
     assert "key_page_visit" in listed.output and "intent_surge" in listed.output
     copied = runner.invoke(app, ["plays", "copy", "tier1-pricing-visit", "-w", str(ws)])
     assert copied.exit_code == 0 and (ws / "plays" / "tier1-pricing-visit.yaml").exists()

@@ -7,6 +7,7 @@ unchanged rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from abmkit.app import Abm
 from abmkit.config.settings import Settings
 from abmkit.config.workspace import init_workspace, open_workspace
+from abmkit.decide.loop import PassReport
 from abmkit.errors import AbmError, InputError
 from abmkit.score.refresh import RefreshResult
 from abmkit.simulate import MarketConfig, simulate_market
@@ -68,6 +70,7 @@ class DemoSummary:
     pipeline: dict[str, float] = field(default_factory=dict)
     scoring: RefreshResult | None = None
     top: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    agent: PassReport | None = None
 
 
 def run_demo(
@@ -105,8 +108,20 @@ def run_demo(
         summary.scoring = abm.score()
         summary.seconds["score"] = time.perf_counter() - clock
         summary.top = {tier: abm.accounts(tier=tier, limit=5).to_pylist() for tier in (1, 2, 3)}
+        report("agent pass", 0.99)
+        clock = time.perf_counter()
+        summary.agent = _agent_pass(abm, cfg)
+        summary.seconds["agent"] = time.perf_counter() - clock
     report("done", 1.0)
     return summary
+
+
+def _agent_pass(abm: Abm, cfg: MarketConfig) -> PassReport:
+    """One agent pass on the morning the simulated data was exported (09:00 UTC)."""
+    from abmkit.decide.loop import run_pass
+
+    export_day = dt.datetime.fromisoformat(str(cfg.end_day))
+    return run_pass(abm, now=export_day + dt.timedelta(hours=9))
 
 
 def _part_of(report: Progress, label: str, start: float, span: float) -> Progress:

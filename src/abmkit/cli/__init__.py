@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from abmkit.app import Abm
 from abmkit.cli import render
+from abmkit.cli.agent import actions_app, agent_app
+from abmkit.cli.common import SetOpt, WorkspaceOpt, open_app, overrides
 from abmkit.config.workspace import init_workspace
 from abmkit.errors import AbmError, InputError
 
@@ -37,6 +37,8 @@ plays_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(plays_app, name="plays")
+app.add_typer(agent_app, name="agent")
+app.add_typer(actions_app, name="actions")
 console = Console()
 err = Console(stderr=True)
 
@@ -49,35 +51,6 @@ class Table(StrEnum):
     intent = "intent"
     campaigns = "campaigns"
     ip_ranges = "ip_ranges"
-
-
-WorkspaceOpt = Annotated[
-    Path, typer.Option("--workspace", "-w", help="Workspace folder (default: current folder).")
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a setting for this run, e.g. --set resolve.name_match_"
-                 "threshold=85 (repeatable; highest layer, above file and ABM_* environment)."),
-]  # fmt: skip
-
-
-def overrides(pairs: list[str] | None) -> dict:
-    """`a.b=1` pairs → {"a": {"b": 1}}; values are read as YAML scalars."""
-    out: dict = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise AbmError(f"--set needs KEY=VALUE, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        node = out
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
-    return out
-
-
-def open_app(workspace: Path, sets: list[str] | None) -> Abm:
-    return Abm.open(workspace, overrides(sets))
 
 
 @app.command()

@@ -158,8 +158,30 @@ def demo_summary(console: Console, s) -> None:
             names = ", ".join(f"{escape(str(a['name']))} ({a['priority']:.0f}, "
                               f"{a['buying_stage']})" for a in rows)  # fmt: skip
             console.print(f"   Tier {tier} top: {names or '—'}")
+    if s.agent:
+        agent_summary(console, s.agent)
     took = " · ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
     console.print(f"Took {took}. Workspace: {s.workspace} — try `abm status -w {s.workspace}`.")
+
+
+def agent_summary(console: Console, r) -> None:
+    """Part 5 of the demo: what the agent's pass queued, what waits for approval, and why."""
+    counts = r.by_status
+    console.print(f"5. Agent pass as of {r.now:%Y-%m-%d %H:%M} UTC: {r.signals:,} signals, "
+                  f"{r.matches:,} play matches → {counts.get('queued', 0):,} queued, "
+                  f"{counts.get('pending_approval', 0):,} waiting for approval, "
+                  f"{counts.get('blocked', 0):,} blocked (by a guardrail or value)")  # fmt: skip
+    shown = sorted((p for p in r.actions if p.status != "blocked"),
+                   key=lambda p: -p.expected_value)[:5]  # fmt: skip
+    for p in shown:
+        c = p.candidate
+        why = "; ".join(p.reasons[:2])
+        console.print(f"   {p.status:<16} act_{p.key[:20]} {c.play} → {c.channel} for "
+                      f"{escape(p.match.account.name or c.account_id)}: {escape(why)}",
+                      highlight=False)  # fmt: skip
+    if shown:
+        console.print("   See them with `abm actions list -w …` and why with "
+                      "`abm agent explain ID -w …`.")  # fmt: skip
 
 
 def audit(console: Console, events) -> None:

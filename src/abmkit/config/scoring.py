@@ -12,6 +12,9 @@ from pydantic import Field
 
 from abmkit.config.base import Section
 
+BUYING_STAGES = ["Target", "Awareness", "Consideration", "Decision", "Purchase"]
+JOURNEY_STAGES = ["Unqualified", "Qualified", "Aware", "Engaged", "MQA", "Opportunity", "Customer"]
+
 
 class AttributeRule(Section):
     """One ICP criterion over a custom attribute (a column of the user's own CRM export)."""

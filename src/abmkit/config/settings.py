@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from abmkit.act.crm import CrmWriteSettings
+from abmkit.act.sequences import SequenceSettings
 from abmkit.config.base import Section
 from abmkit.config.scoring import (
     CommitteeSettings,
@@ -21,6 +23,8 @@ from abmkit.config.scoring import (
     StageSettings,
     TierSettings,
 )
+from abmkit.content.settings import ContentSettings
+from abmkit.decide.budget import BudgetSettings
 
 
 class WarehouseSettings(Section):
@@ -276,10 +280,6 @@ class GuardrailSettings(Section):
     default_timezone: str = Field(
         "UTC", description="Time zone of people whose country gives none."
     )
-    max_budget_change: float = Field(
-        0.2, ge=0, le=1,
-        description="Most a budget split may move per allocation cycle, as a share of the total.",
-    )  # fmt: skip
 
 
 class EmailSettings(Section):
@@ -318,6 +318,12 @@ class ChannelSettings(Section):
         default_factory=WebhookSettings, description="Where signed webhooks go."
     )
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")
+    crm: CrmWriteSettings = Field(
+        default_factory=CrmWriteSettings, description="How scores are written back to the CRM."
+    )
+    sequence: SequenceSettings = Field(
+        default_factory=SequenceSettings, description="The outreach tool's import format."
+    )
     enabled: list[str] = Field(
         ["linkedin_audience", "google_audience", "meta_audience", "email", "sequence", "task",
          "owner_alert", "slack", "webhook", "crm_update", "direct_mail"],
@@ -351,6 +357,52 @@ class ExecutorSettings(Section):
         "may take it over (after a crash)."
     )  # fmt: skip
     batch: int = Field(100, ge=1, description="Actions claimed at a time.")
+    poll_s: float = Field(5.0, gt=0, description="Seconds between passes of a running executor.")
+    recheck_after_s: float = Field(
+        60.0, ge=0,
+        description="An action leaving more than this late (or on a later day) than planned is "
+        "checked against every guardrail again at the time it really leaves.",
+    )  # fmt: skip
+
+
+class AgentSettings(Section):
+    """How the agent values actions. Rates are priors from public B2B benchmarks
+    (docs/agent.md); `abm agent run` replaces them with what the workspace's own outcomes
+    show once there are enough."""
+
+    meeting_rate: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.002, "sequence": 0.003, "task": 0.03,
+                                 "direct_mail": 0.03, "linkedin_audience": 0.004,
+                                 "google_audience": 0.003, "meta_audience": 0.002,
+                                 "owner_alert": 0.02},
+        description="Chance that one action leads to a meeting with an account of average "
+        "interest: e-mail 25% open × 3% reply × 25% meeting; a rep's call 3%; a week of ads "
+        "0.45% CTR × 3% form fill per exposure.",
+    )  # fmt: skip
+    opportunity_per_meeting: float = Field(
+        0.2, gt=0, le=1, description="Chance that a meeting opens an opportunity."
+    )
+    deal_size: float = Field(
+        40000.0, gt=0, description="Expected deal when the account's history gives none."
+    )
+    signal_lift: dict[str, float] = Field(
+        default_factory=lambda: {"key_page_visit": 3.0, "intent_surge": 2.0,
+                                 "engagement_spike": 2.0, "stalled_opportunity": 2.0,
+                                 "new_committee_member": 1.5, "customer_expansion": 2.0},
+        description="How much more likely an account with this fresh signal is to respond.",
+    )  # fmt: skip
+    fatigue: float = Field(
+        0.85, gt=0, le=1, description="Response multiplier per touch on the channel in 7 days."
+    )
+    min_value_ratio: float = Field(
+        1.5, ge=0, description="Take an action when expected value ≥ this × its cost."
+    )
+    max_goal_boost: float = Field(
+        0.5, ge=0, description="Most a goal behind pace raises its accounts' value (0.5 = +50%)."
+    )
+    interval_minutes: float = Field(
+        5.0, gt=0, description="`abm agent watch`: minutes between passes."
+    )
 
 
 class Settings(Section):
@@ -401,6 +453,17 @@ class Settings(Section):
     )
     channels: ChannelSettings = Field(
         default_factory=ChannelSettings, description="Channels, connectors and costs."
+    )
+    content: ContentSettings = Field(
+        default_factory=ContentSettings, description="Templates, an optional LLM, brand rules."
+    )
+    budget: BudgetSettings = Field(
+        default_factory=BudgetSettings,
+        description="How the paid budget is split across channel × tier or cluster arms; "
+        "budget.max_change is the guardrail on how far a split moves per cycle.",
+    )
+    agent: AgentSettings = Field(
+        default_factory=AgentSettings, description="How the agent values actions."
     )
     executor: ExecutorSettings = Field(
         default_factory=ExecutorSettings, description="Retries and leases of the outbox."

@@ -24,9 +24,6 @@ from abmkit.config.settings import Settings
 from abmkit.score.signals import Moment, day_of
 from abmkit.warehouse.engine import Warehouse
 
-BUYING_STAGES = ["Target", "Awareness", "Consideration", "Decision", "Purchase"]
-JOURNEY_STAGES = ["Unqualified", "Qualified", "Aware", "Engaged", "MQA", "Opportunity", "Customer"]
-
 
 def opportunity_status(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     """(account_id, open_opportunities, late_stage_open, won_before) as of `as_of`: an opportunity

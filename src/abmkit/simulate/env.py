@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .catalog import TOPIC_CATEGORIES
 from .config import MarketConfig, rng_for
 from .pipeline import OPPORTUNITY_ON_BUYING
 from .response import FATIGUE_WINDOW_DAYS, sample_chain
+from .signals import week_intent, week_visits
 from .states import BUYING, advance_states
 from .touches import CHANNELS
 from .world import World, build_world
@@ -29,6 +31,10 @@ class MarketEnv:
         self.cfg = cfg
         self.world = world or build_world(cfg)
         self.rng = rng_for(cfg, "env")
+        # The chain and the signals draw from streams of their own, so policies rehearsed on the
+        # same seed meet the same market whatever actions they take (common random numbers).
+        self.chain_rng = rng_for(cfg, "env-chain")
+        self.signal_rng = rng_for(cfg, "env-signals")
         self.states = self.world.states[:, -1].copy()
         self.day = cfg.end_day
         self._elapsed = 0
@@ -75,9 +81,9 @@ class MarketEnv:
         propensity = self.world.accounts["propensity"].to_numpy()
         for week in range(weeks):
             before = self.states
-            self.states = advance_states(before, segment, propensity, self.rng)
+            self.states = advance_states(before, segment, propensity, self.chain_rng)
             entered = (self.states == BUYING) & (before != BUYING)
-            entered &= self.rng.random(len(entered)) < OPPORTUNITY_ON_BUYING
+            entered &= self.chain_rng.random(len(entered)) < OPPORTUNITY_ON_BUYING
             day = self.day + 7 * (week + 1) - 1
             opened.append(
                 pd.DataFrame(
@@ -96,6 +102,37 @@ class MarketEnv:
             else pd.DataFrame({"account_id": [], "created": []})
         )
 
+    def observe(self, days: int = 1) -> dict[str, pd.DataFrame]:
+        """What the market shows over the next `days` days from now (call before advance):
+        web visits from the current hidden states ("visits": ts in epoch seconds, account_id,
+        contact_id or None, url, known = the visitor is identified), and on the first day of
+        each week the week's Bombora-style surge rows ("intent": account_id, topic, score).
+        Draws from the same generators as the history files."""
+        start_s = int(self.day.astype("datetime64[s]").astype(np.int64))
+        no_clicks = np.empty((0, 3), dtype=np.int64)
+        visits = week_visits(self.world, 0, start_s, days, no_clicks, self.signal_rng,
+                             state=self.states, share=days / 7)  # fmt: skip
+        account = _account_of_ip(self.world, visits["ip"])
+        contact = visits["contact"]
+        frame = pd.DataFrame({
+            "ts": visits["ts"],
+            "account_id": np.where(account >= 0, self._account_index[np.maximum(account, 0)],
+                                   None),
+            "contact_id": np.where(contact >= 0, self._contact_index[np.maximum(contact, 0)],
+                                   None),
+            "url": visits["url"],
+        })  # fmt: skip
+        out = {"visits": frame[frame["account_id"].notna()].reset_index(drop=True)}
+        if self._elapsed % 7 == 0:
+            rows = week_intent(self.world, 0, self.signal_rng, state=self.states)
+            topics = [t for ts in TOPIC_CATEGORIES.values() for t in ts]
+            out["intent"] = pd.DataFrame({
+                "account_id": self._account_index[rows["account"].to_numpy()],
+                "topic": np.array(topics, dtype=object)[rows["topic"].to_numpy()],
+                "score": rows["score"].to_numpy(),
+            })  # fmt: skip
+        return out
+
     def _today(self) -> int:
         return int(self.day.astype(np.int64))
 
@@ -112,6 +149,20 @@ class MarketEnv:
         today = np.full(len(key), self._today())
         self._log = np.concatenate([self._log, np.stack([key, today], axis=1)])
         return before + in_batch
+
+
+def _account_of_ip(world: World, ip: np.ndarray) -> np.ndarray:
+    """The account whose office block holds each visitor IP (-1: a home or unknown IP), as the
+    published reverse-IP table would resolve it."""
+    start = world.accounts["ip_start"].to_numpy()
+    size = world.accounts["ip_size"].to_numpy()
+    order = np.argsort(start)
+    at = np.searchsorted(start[order], ip, side="right") - 1
+    found = order[np.maximum(at, 0)]
+    inside = (
+        (at >= 0) & (ip >= start[found]) & (ip < start[found] + size[found]) & (size[found] > 0)
+    )
+    return np.where(inside, found, -1)
 
 
 def _actions_frame(actions) -> pd.DataFrame:

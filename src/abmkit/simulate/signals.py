@@ -70,13 +70,24 @@ def page_urls(seller_domain: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def week_visits(
-    world: World, week: int, start_s: int, days: int, clicks: np.ndarray, rng: np.random.Generator
+    world: World,
+    week: int,
+    start_s: int,
+    days: int,
+    clicks: np.ndarray,
+    rng: np.random.Generator,
+    state: np.ndarray | None = None,
+    share: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """Page views of one week: organic sessions, ad-click sessions, residential noise."""
+    """Page views of one week, spread over `days` days from start_s: organic sessions, ad-click
+    sessions, residential noise. `state`: the hidden states to draw from (default: the history's
+    for that week; the rehearsal passes its own); `share`: the part of a week's sessions to draw
+    (the rehearsal draws one day at a time: 1/7)."""
     accounts = world.accounts
-    state = world.week_state(week)
+    state = world.week_state(week) if state is None else state
     size = 1 + np.log10(accounts["NumberOfEmployees"].to_numpy()) / 2
     rate = SESSIONS_PER_WEEK * size * VISIT_LIFT[state] + 0.3 * accounts["was_customer"].to_numpy()
+    rate = rate * share
     organic = np.repeat(np.arange(len(accounts)), rng.poisson(rate * world.cfg.touch_scale))
     noise = rng.poisson(NOISE_SHARE / (1 - NOISE_SHARE) * (len(organic) + len(clicks)))
     account = np.concatenate([organic, clicks[:, 0], np.full(noise, -1)])
@@ -154,10 +165,13 @@ def _visitor_ips(world: World, rng: np.random.Generator, account: np.ndarray) ->
     return np.where((size > 0) & ~remote, office, home)
 
 
-def week_intent(world: World, week: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Bombora Master Surge rows of one week (account index, topic index, composite score)."""
+def week_intent(
+    world: World, week: int, rng: np.random.Generator, state: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Bombora Master Surge rows of one week (account index, topic index, composite score);
+    `state` as in week_visits."""
     n = len(world.accounts)
-    state = world.week_state(week)
+    state = world.week_state(week) if state is None else state
     topics = [t for ts in cat.TOPIC_CATEGORIES.values() for t in ts]
     relevant = np.array([topics.index(t) for t in cat.RELEVANT_TOPICS])
     covered = np.flatnonzero(rng.random(n) < world.cfg.intent_coverage)

@@ -1,0 +1,199 @@
+"""Observe: what the agent reads from the warehouse — the scored accounts, their people, and the
+signals that arrived since its last pass (each one from rows loaded after a watermark, so a pass
+never reads the same rows twice and a load that lands during a pass is read by the next)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import ibis
+import ibis.expr.types as ir
+
+from abmkit.config.settings import Settings
+from abmkit.decide.agent import Account, Person, Signal
+from abmkit.score.signals import contacts_with_personas
+from abmkit.warehouse.engine import Warehouse
+
+KEY_PAGE_WEIGHT = 4.0
+"""A page weighing at least this much in intent.page_weights is a key page (pricing, demo,
+comparison pages by default)."""
+SIZE_BANDS = (0, 200, 1000)
+
+
+def key_pages(settings: Settings) -> list[str]:
+    weights = settings.intent.page_weights
+    return sorted(p for p, w in weights.items() if w >= KEY_PAGE_WEIGHT)
+
+
+def size_band(employees: int | None) -> int:
+    return sum(1 for edge in SIZE_BANDS[1:] if (employees or 0) >= edge)
+
+
+def deal_sizes(wh: Warehouse) -> dict[int, float]:
+    """Median opportunity amount by company size band (under 200, 200–999, 1000+ employees),
+    from the CRM history: the expected deal of an account of that size."""
+    opps = wh.table("opportunities")
+    acc = wh.table("accounts").select("account_id", "employees")
+    t = opps.filter(opps.amount > 0).join(acc, "account_id")
+    band = ibis.cases((t.employees >= 1000, 2), (t.employees >= 200, 1), else_=0)
+    rows = (t.mutate(band=band).group_by("band").aggregate(median=lambda s: s.amount.median())
+            .to_pyarrow().to_pylist())  # fmt: skip
+    return {int(r["band"]): float(r["median"]) for r in rows if r["median"] is not None}
+
+
+def accounts(wh: Warehouse) -> dict[str, Account]:
+    """Every scored account as the agent sees it."""
+    scores = wh.table("account_scores")
+    acc = wh.table("accounts").select("account_id", "name", "domain", "industry", "employees",
+                                      "country", "owner", "account_type")  # fmt: skip
+    rows = scores.join(acc, "account_id").to_pyarrow().to_pylist()
+    deals = deal_sizes(wh)
+    return {r["account_id"]: _account(r, deals) for r in rows}
+
+
+def _account(r: dict, deals: dict[int, float]) -> Account:
+    return Account(
+        account_id=r["account_id"], name=r["name"] or "", domain=r["domain"] or "",
+        tier=int(r["tier"] or 3), buying_stage=r["buying_stage"] or "Target",
+        journey_stage=r["journey_stage"] or "", cluster=r["cluster"],
+        cluster_label=r["cluster_label"] or "", priority=float(r["priority"] or 0),
+        propensity=r["propensity"], owner=r["owner"] or "", industry=r["industry"] or "",
+        is_customer=(r["account_type"] or "").lower() == "customer"
+        or r["journey_stage"] == "Customer",
+        country=r["country"] or "", top_topics=r["top_topics"] or "",
+        deal_size=deals.get(size_band(r["employees"])),
+    )  # fmt: skip
+
+
+def people(wh: Warehouse, settings: Settings) -> dict[str, list[Person]]:
+    """The people of each account with a persona, with their opt-out and consent."""
+    with wh.temporary():
+        c = contacts_with_personas(wh, settings)
+        c = c.filter(c.account_id.notnull() & c.persona.notnull() & (c.persona != "none"))
+        rows = wh.arrow(
+            c.select(
+                "contact_id",
+                "account_id",
+                "email",
+                "first_name",
+                "last_name",
+                "title",
+                "persona",
+                "country",
+                "email_opt_out",
+            )
+        ).to_pylist()
+    consent = _consents(wh, settings.guardrails.consent_attribute)
+    out: dict[str, list[Person]] = defaultdict(list)
+    for r in rows:
+        out[r["account_id"]].append(Person(
+            contact_id=r["contact_id"], account_id=r["account_id"], email=r["email"] or "",
+            first_name=r["first_name"] or "", last_name=r["last_name"] or "",
+            title=r["title"] or "", persona=r["persona"], country=r["country"] or "",
+            opted_out=bool(r["email_opt_out"]), consent=consent.get(r["contact_id"]),
+        ))  # fmt: skip
+    return dict(out)
+
+
+def _consents(wh: Warehouse, name: str) -> dict[str, bool]:
+    a = wh.table("attributes")
+    a = a.filter((a.entity == "contact") & (a.name.lower() == name.lower()))
+    rows = a.select("entity_id", "value").to_pyarrow().to_pylist()
+    return {r["entity_id"]: (r["value"] or "").strip().lower() in ("true", "yes", "1", "y")
+            for r in rows}  # fmt: skip
+
+
+def signals(wh: Warehouse, settings: Settings, loads: list[str], scored_since: dt.datetime,
+            now: dt.datetime) -> list[Signal]:  # fmt: skip
+    """Signals as of `now`: key-page visits, intent surges (and, for customers, expansion
+    intent) and new buying-committee members in the rows of `loads` (the loads not read
+    before); engagement spikes of accounts scored after `scored_since`; opportunities stalled
+    now."""
+    found = [*_spikes(wh, scored_since), *_stalled(wh, now)]
+    if loads:
+        found += [*_visits(wh, settings, loads), *_surges(wh, settings, loads),
+                  *_new_members(wh, loads)]  # fmt: skip
+    return found
+
+
+def _loaded_after(t: ir.Table, loads: list[str]) -> ir.Table:
+    return t.filter(t.load_id.isin(loads))
+
+
+def _visits(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]:
+    t = _loaded_after(wh.table("touches"), loads)
+    pages = key_pages(settings)
+    if not pages:
+        return []
+    path = t.url.re_extract(r"^[a-z]+://[^/]+(/[^?#]*)", 1)
+    t = t.mutate(path=path).filter(t.account_id.notnull())
+    t = t.filter(ibis.or_(*[t.path.startswith(p) for p in pages]))
+    first = t.group_by(["account_id", t.ts.date().name("day")]).aggregate(
+        at=t.ts.min(), path=t.path.argmin(t.ts), views=t.count()
+    )
+    return [Signal("key_page_visit", r["account_id"], r["at"], f"visit:{r['day']}",
+                   {"path": r["path"], "views": int(r["views"])},
+                   strength=min(1.0 + 0.25 * (r["views"] - 1), 2.0))
+            for r in first.to_pyarrow().to_pylist()]  # fmt: skip
+
+
+def _surges(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]:
+    t = _loaded_after(wh.table("intent"), loads)
+    t = t.filter(t.account_id.notnull() & (t.score >= settings.thresholds.surge_score))
+    relevant = [x.lower() for x in settings.intent.relevant_topics]
+    if relevant:
+        t = t.filter(t.topic.lower().isin(relevant))
+    acc = wh.table("accounts").select("account_id", "account_type")
+    t = t.join(acc, "account_id", how="left")
+    # A week's file is complete when the week ends: the signal is then, or when it was loaded
+    # if that is earlier (a provider publishing mid-week).
+    week_end = t.week.cast("timestamp") + ibis.interval(days=7)
+    t = t.mutate(at=ibis.least(t.loaded_at, week_end))
+    g = t.group_by(["account_id", "week", "account_type"]).aggregate(
+        topics=t.topic.nunique(), at=t.at.min(), top=t.score.max()
+    )
+    out = []
+    for r in g.to_pyarrow().to_pylist():
+        customer = (r["account_type"] or "").lower() == "customer"
+        kind = "customer_expansion" if customer else "intent_surge"
+        out.append(Signal(kind, r["account_id"], r["at"], f"surge:{r['week']}",
+                          {"topics": int(r["topics"]), "top_score": int(r["top"])},
+                          strength=min(0.5 + 0.25 * r["topics"], 2.0)))  # fmt: skip
+    return out
+
+
+def _spikes(wh: Warehouse, since: dt.datetime) -> list[Signal]:
+    s = wh.table("account_scores")
+    s = s.filter((s.scored_at > since) & (s.momentum_1p > 0))
+    rows = s.select("account_id", "scored_at", "momentum_1p").to_pyarrow().to_pylist()
+    return [Signal("engagement_spike", r["account_id"], r["scored_at"],
+                   f"spike:{r['scored_at']:%G-W%V}", {"spike_pct": float(r["momentum_1p"])})
+            for r in rows]  # fmt: skip
+
+
+def _stalled(wh: Warehouse, now: dt.datetime) -> list[Signal]:
+    o = wh.table("opportunities")
+    o = o.filter(~o.is_closed.fill_null(False) & o.account_id.notnull())
+    t = wh.table("touches")
+    last = t.group_by("account_id").aggregate(last=t.ts.max())
+    j = o.join(last, "account_id", how="left")
+    rows = j.select("opportunity_id", "account_id", "last", "created_at").to_pyarrow().to_pylist()
+    out = []
+    for r in rows:
+        last_at = r["last"] or dt.datetime.combine(r["created_at"] or now.date(), dt.time())
+        days = (now - last_at).days
+        if days >= 1:
+            out.append(Signal("stalled_opportunity", r["account_id"], now,
+                              f"stalled:{r['opportunity_id']}:{last_at:%Y-%m-%d}",
+                              {"days": days, "opportunity_id": r["opportunity_id"]}))  # fmt: skip
+    return out
+
+
+def _new_members(wh: Warehouse, loads: list[str]) -> list[Signal]:
+    c = _loaded_after(wh.table("contacts"), loads)
+    c = c.filter(c.account_id.notnull() & c.persona.notnull())
+    rows = c.select("contact_id", "account_id", "persona", "loaded_at").to_pyarrow().to_pylist()
+    return [Signal("new_committee_member", r["account_id"], r["loaded_at"],
+                   f"member:{r['contact_id']}", {"persona": r["persona"]})
+            for r in rows]  # fmt: skip
