@@ -24,6 +24,7 @@ bench: $(STAMP)  ## benchmarks: print tables, write benchmarks/results/*.json
 	$(BIN)/python benchmarks/bench_identity.py
 	$(BIN)/python benchmarks/bench_propensity.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_score.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_rehearsal.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy on the core
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -103,6 +103,6 @@ def test_the_cli_lists_copies_and_validates(ws):
     again = runner.invoke(app, ["plays", "copy", "tier1-pricing-visit", "-w", str(ws)])
     assert again.exit_code != 0 and "exists already" in str(again.exception)
     ok = runner.invoke(app, ["plays", "validate", "-w", str(ws)])
-    assert ok.exit_code == 0 and "4 plays valid (1 from the workspace" in ok.output
+    assert ok.exit_code == 0 and "5 plays valid (1 from the workspace" in ok.output
     with Abm.open(ws) as abm:
         assert abm.plays()["tier1-pricing-visit"][1].endswith("tier1-pricing-visit.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -326,17 +327,47 @@ def demo(
         console.print("[yellow]The web UI arrives with a later release; --serve does nothing yet.")
 
 
+class Policy(StrEnum):
+    agent = "agent"
+    rules = "rules"
+    static = "static"
+
+
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Argument(help="Folder to write the market's files into.")],
+    out: Annotated[Path | None, typer.Argument(help="Folder to write the market's files into "
+                                               "(without --policy).")] = None,
     accounts: Annotated[int, typer.Option(help="Companies in the market.")] = 5000,
     months: Annotated[int, typer.Option(help="Months of history.")] = 12,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed (the first, with --seeds).")] = 7,
     touch_scale: Annotated[float, typer.Option(help="Multiply activity volume.")] = 1.0,
-) -> None:
-    """Write a simulated market as the files a user would bring (truth kept apart in truth/)."""
+    policy: Annotated[list[Policy] | None, typer.Option(
+        help="Rehearse a policy in closed loop on the market instead (repeatable): agent, "
+        "rules (a weekly program) or static.")] = None,
+    days: Annotated[int, typer.Option(help="Days to rehearse.")] = 90,
+    seeds: Annotated[int, typer.Option(help="Rehearse on this many markets (seed, seed+1…).")]
+    = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures "
+                                                  "as JSON here.")] = None,
+) -> None:  # fmt: skip
+    """Write a simulated market as the files a user would bring (truth kept apart in truth/),
+    or with --policy rehearse policies on simulated markets and compare them."""
     from abmkit.simulate import MarketConfig, simulate_market
 
+    if policy:
+        from abmkit.decide.rehearsal import compare, rehearse
+
+        with render.stage_progress(console) as progress:
+            results = rehearse([p.value for p in policy], list(range(seed, seed + seeds)),
+                               days=days, accounts=accounts, months=months,
+                               progress=progress)  # fmt: skip
+        summary = compare(results)
+        render.rehearsal(console, summary)
+        if json_out:
+            json_out.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        return
+    if out is None:
+        raise AbmError("give a folder to write the market into, or --policy to rehearse")
     cfg = MarketConfig(accounts=accounts, months=months, seed=seed, touch_scale=touch_scale)
     with render.stage_progress(console) as progress:
         manifest = simulate_market(cfg, out, progress=progress)

@@ -72,6 +72,30 @@ def agent_watch(
             console.print("stopped")
 
 
+@agent_app.command("budget")
+def agent_budget(
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """Split the paid budget across channel × tier arms by pipeline per dollar (the bandit):
+    each arm's spend, pipeline, chance of being best, new budget and why."""
+    from abmkit.decide.allocation import cycle
+
+    with open_app(workspace, set_) as abm:
+        allocation = cycle(abm, as_of or inbox.utcnow(), force=True)
+    assert allocation is not None
+    t = Table(title=f"Paid budget per day: ${allocation.total:,.2f}")
+    for col in ("arm", "budget", "was", "P(best)", "pipeline/$ (90% interval)", "why"):
+        t.add_column(col, justify="left" if col in ("arm", "why") else "right")
+    for a in allocation.arms:
+        t.add_row(a.name, f"${a.budget:,.2f}", f"${a.previous:,.2f}", f"{a.prob_best:.0%}",
+                  f"{a.mean:,.1f} ({a.low:,.1f}–{a.high:,.1f})", escape(a.reason))  # fmt: skip
+    console.print(t)
+    for note in allocation.notes:
+        console.print(f"note: {escape(note)}")
+
+
 @agent_app.command("explain")
 def agent_explain(
     action_id: Annotated[str, typer.Argument(help="An action ID (or its first characters).")],
@@ -236,7 +260,8 @@ def action_table(console: Console, rows: list[Action], title: str) -> None:
         console.print(f"{title}: none")
         return
     t = Table(title=title)
-    for col in ("id", "status", "play", "channel", "account", "contact", "leaves", "cost", "EV"):
+    t.add_column("id", no_wrap=True, min_width=24)  # whole, to copy into approve/explain
+    for col in ("status", "play", "channel", "account", "contact", "leaves", "cost", "EV"):
         t.add_column(col)
     for a in rows:
         ev = (a.decision or {}).get("expected_value")

@@ -388,3 +388,28 @@ def plays(console: Console, found: dict) -> None:
         table.add_row(escape(name) + off, play.trigger.signal, escape(audience), escape(steps),
                       escape(source))  # fmt: skip
     console.print(table)
+
+
+def rehearsal(console: Console, summary: dict) -> None:
+    """Each run's figures, then each policy's mean and spread and its ratio to the rules."""
+    runs = Table(title="Rehearsal on the simulated market (pipeline opened by the policy's "
+                 "own actions)")  # fmt: skip
+    cols = ("policy", "seed", "spend", "pipeline", "pipeline/$", "opps", "meetings",
+            "first touch p50 h", "p95 h", "breaches")  # fmt: skip
+    for col in cols:
+        runs.add_column(col, justify="left" if col == "policy" else "right")
+    for r in summary["runs"]:
+        runs.add_row(r["policy"], str(r["seed"]), f"${r['spend']:,.0f}", f"${r['pipeline']:,.0f}",
+                     f"{r['pipeline_per_dollar']:,.1f}", str(r["opportunities"]),
+                     str(r["meetings"]), _fmt(r["first_touch_median_h"]),
+                     _fmt(r["first_touch_p95_h"]), str(r["breaches"]))  # fmt: skip
+    console.print(runs)
+    for policy, p in summary["policies"].items():
+        console.print(f"{policy}: pipeline per dollar {p['pipeline_per_dollar_mean']:,.1f} "
+                      f"± {p['pipeline_per_dollar_sd']:,.1f} over seeds {p['seeds']}, median "
+                      f"first touch {_fmt(p['first_touch_median_h'])} h, "
+                      f"{p['breaches']} breaches")  # fmt: skip
+    for policy, ratio in summary["vs_rules"].items():
+        console.print(f"{policy} ÷ rules, pipeline per dollar: mean {ratio['mean']:.2f}× "
+                      f"(seeds: {', '.join(f'{x:.2f}' for x in ratio['per_seed'])}; "
+                      f"range {ratio['min']:.2f}–{ratio['max']:.2f})")  # fmt: skip

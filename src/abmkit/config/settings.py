@@ -337,12 +337,13 @@ class ChannelSettings(Section):
         "there, in each platform's import format.",
     )
     costs: dict[str, float] = Field(
-        default_factory=lambda: {"linkedin_audience": 8.0, "google_audience": 4.0,
-                                 "meta_audience": 3.0, "email": 0.05, "sequence": 0.05,
+        default_factory=lambda: {"linkedin_audience": 0.0, "google_audience": 0.0,
+                                 "meta_audience": 0.0, "email": 0.05, "sequence": 0.05,
                                  "task": 12.0, "owner_alert": 0.0, "slack": 0.0, "webhook": 0.0,
                                  "crm_update": 0.0, "direct_mail": 60.0},
-        description="Expected cost of one action per channel in dollars: for an audience, a "
-        "week of ads to one account; for a task, the rep's time.",
+        description="Expected cost of one action per channel in dollars (for a task, the "
+        "rep's time). Putting people in an audience costs nothing by itself: the campaign's "
+        "budget, split by the bandit (budget.*), pays for what they are shown.",
     )  # fmt: skip
 
 
@@ -394,8 +395,13 @@ class AgentSettings(Section):
     fatigue: float = Field(
         0.85, gt=0, le=1, description="Response multiplier per touch on the channel in 7 days."
     )
-    min_value_ratio: float = Field(
-        1.5, ge=0, description="Take an action when expected value ≥ this × its cost."
+    min_value_ratio: float | None = Field(
+        None,
+        ge=0,
+        description="Take an action only when its expected pipeline is at least this many times "
+        "its cost. Empty: the pipeline per dollar the workspace's program made over the last "
+        "12 months (opportunity amounts created ÷ campaign costs), so every action the agent "
+        "pays for promises better than the program's average; 1.5 without that history.",
     )
     max_goal_boost: float = Field(
         0.5, ge=0, description="Most a goal behind pace raises its accounts' value (0.5 = +50%)."

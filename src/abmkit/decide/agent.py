@@ -29,6 +29,8 @@ from abmkit.decide.plays import Play, delay
 PEOPLE_CHANNELS = PERSONAL
 """Steps that reach the play's personas one by one; the others act on the account (an audience
 step puts the account's people of those personas in the play's audience, in one action)."""
+DEFAULT_VALUE_RATIO = 1.5
+"""The least value per dollar when neither the settings nor the workspace's history give one."""
 STAGE_LIFT = {"Target": 1.0, "Awareness": 1.3, "Consideration": 1.8, "Decision": 2.6,
               "Purchase": 3.0}  # fmt: skip
 
@@ -236,10 +238,11 @@ def _valued(match: Match, n: int, channel: str, at: dt.datetime, person: Person 
 
 def worth_it(p: Proposal, settings: AgentSettings) -> Verdict:
     cost = p.candidate.cost
-    if cost <= 0 or p.value >= settings.min_value_ratio * cost:
+    ratio = DEFAULT_VALUE_RATIO if settings.min_value_ratio is None else settings.min_value_ratio
+    if cost <= 0 or p.value >= ratio * cost:
         return Verdict("value", "pass", f"expected value ${p.value:,.2f} for ${cost:,.2f}")
-    return Verdict("value", "block", f"expected value ${p.value:,.2f} is below "
-                   f"{settings.min_value_ratio:g} × the ${cost:,.2f} it costs")  # fmt: skip
+    return Verdict("value", "block", f"expected pipeline ${p.value:,.2f} is below "
+                   f"{ratio:,.4g} × the ${cost:,.2f} it costs")  # fmt: skip
 
 
 def judge(p: Proposal, ledger: Ledger, settings: AgentSettings, guardrails: GuardrailSettings,
@@ -268,3 +271,13 @@ def decide(proposals: list[Proposal], ledger: Ledger, settings: AgentSettings,
         if p.key not in decided:
             decided[p.key] = judge(p, ledger, settings, guardrails, enabled)
     return list(decided.values())
+
+
+def calibrated(prior: Mapping[str, float],
+               seen: Mapping[str, list[float]]) -> dict[str, float]:  # fmt: skip
+    """Meeting rates per channel: the prior × (meetings seen + 3) ÷ (meetings expected + 3)."""
+    rates = dict(prior)
+    for channel, (meetings, expected) in seen.items():
+        if channel in rates and expected > 0:
+            rates[channel] = prior[channel] * (meetings + 3) / (expected + 3)
+    return rates

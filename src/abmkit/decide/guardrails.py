@@ -177,13 +177,19 @@ class _Series:
         start = _micros(dt.datetime.combine(at.date(), dt.time()))
         return float(self._sum(np.array([start]), np.array([start + DAY_US]))[0])
 
+    def around(self, at: dt.datetime) -> float:
+        """The total within 7 days either side of `at`: no 7-day window that contains `at`
+        holds more (a quick bound before the exact worst window)."""
+        t = _micros(at)
+        return float(self._sum(np.array([t - WEEK_US + 1]), np.array([t + WEEK_US]))[0])
+
     def worst_week(self, at: dt.datetime) -> float:
         """The largest total of any 7-day window [u, u + 7d) that contains `at`. The largest
         window can always start at a committed time or at `at` itself (slide its start right
         until it meets one), so only those starts in (at − 7d, at] are tried."""
         t = _micros(at)
-        lo = np.searchsorted(self.times, t - WEEK_US, side="right")
-        hi = np.searchsorted(self.times, t, side="right")
+        lo = int(np.searchsorted(self.times, t - WEEK_US, side="right"))
+        hi = int(np.searchsorted(self.times, t, side="right"))
         starts = np.append(self.times[lo:hi], t)
         return float(self._sum(starts, starts + WEEK_US).max())
 
@@ -241,9 +247,20 @@ class Ledger:
         found = self._series.get(key)
         return found.day(at) if found else 0.0
 
-    def week(self, *key: str, at: dt.datetime) -> float:
+    def week(
+        self, *key: str, at: dt.datetime, adding: float = 0.0, limit: float | None = None
+    ) -> float:
+        """The largest total of any 7 days that contain `at`. With `limit`: when even the
+        total of the 7 days either side plus `adding` stays within it, that bound is returned
+        instead (the exact worst window is then within the limit too, and costs more)."""
         found = self._series.get(key)
-        return found.worst_week(at) if found else 0.0
+        if not found:
+            return 0.0
+        if limit is not None:
+            bound = found.around(at)
+            if bound + adding <= limit + 1e-9:
+                return bound
+        return found.worst_week(at)
 
 
 def check(c: Candidate, ledger: Ledger, g: GuardrailSettings, *,
@@ -273,12 +290,14 @@ def move(
     *,
     approved: bool,
     enabled: Iterable[str] = (),
+    held: bool = True,
 ) -> tuple[list[Verdict], Candidate | None]:
     """Re-check a committed action whose time changes (approved later than planned, held by
     quiet hours): its old reservation is given back and every rule judged again at the new
     time. Returns the verdicts and the action as now committed, or None when a rule blocks it
     there (it then holds nothing). Approval verdicts no longer stop it when `approved`."""
-    ledger.remove(c)
+    if held:  # the ledger holds its old reservation (else the caller left it out)
+        ledger.remove(c)
     moved = replace(c, at=at)
     verdicts = [v for v in check(moved, ledger, g, enabled=enabled)
                 if not (approved and v.outcome == "approval")]  # fmt: skip
@@ -330,8 +349,8 @@ def _contact_rules(c: Candidate, g: GuardrailSettings) -> list[Verdict]:
     if c.channel not in MESSAGES:
         return out
     if not c.email:
-        out.append(Verdict("consent", "block", "no e-mail address"))
-    elif c.opted_out:
+        out.append(Verdict("email_address", "block", "no e-mail address"))
+    if c.opted_out:
         out.append(Verdict("unsubscribe", "block", f"{c.email} has opted out of e-mail"))
     else:
         out.append(Verdict("unsubscribe", "pass", "has not opted out"))
@@ -401,8 +420,9 @@ def _budget(rule: str, spent: float, cost: float, limit: float, what: str) -> Ve
 def _budgets(c: Candidate, ledger: Ledger, g: GuardrailSettings) -> list[Verdict]:
     at = c.at
     out = [_budget("budget_day", ledger.day("spend", at=at), c.cost, g.daily_budget, "day"),
-           _budget("budget_week", ledger.week("spend", at=at), c.cost, g.weekly_budget,
-                   "any 7 days"),
+           _budget("budget_week", ledger.week("spend", at=at, adding=c.cost,
+                                              limit=g.weekly_budget), c.cost, g.weekly_budget,
+                   "any 7 days (at most)"),
            _budget("budget_account_week", ledger.week("spend", "account", c.account_id, at=at),
                    c.cost, g.account_weekly_budget,
                    f"account {c.account_id}, any 7 days")]  # fmt: skip
@@ -412,7 +432,9 @@ def _budgets(c: Candidate, ledger: Ledger, g: GuardrailSettings) -> list[Verdict
               ("budget_play_week", g.play_weekly_budget, "play", c.play, "week")]  # fmt: skip
     for rule, table, scope, name, span in limits:
         if name in table:
-            spent = (ledger.day if span == "day" else ledger.week)("spend", scope, name, at=at)
+            spent = (ledger.day("spend", scope, name, at=at) if span == "day" else
+                     ledger.week("spend", scope, name, at=at, adding=c.cost,
+                                 limit=table[name]))  # fmt: skip
             what = f"{scope} {name}, " + ("day" if span == "day" else "any 7 days")
             out.append(_budget(rule, spent, c.cost, table[name], what))
     return out

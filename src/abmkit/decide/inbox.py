@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from abmkit.config.settings import Settings
+from abmkit.config.settings import AgentSettings, Settings
 from abmkit.decide.agent import Proposal, judge
 from abmkit.decide.guardrails import COMMITTED, Candidate, Ledger, move
 from abmkit.errors import AbmError, GuardrailError
@@ -133,12 +133,13 @@ def approve(store: AppStore, settings: Settings, action_id: str, *, note: str = 
     with Session(store.engine, expire_on_commit=False) as session, session.begin():
         lock(session)
         a = _waiting(session, action_id)
-        book = ledger(session, max(now, a.not_before), exclude=None)
         at = max(now, a.not_before)
+        book = ledger(session, at, exclude=a.id)
         verdicts, moved = move(candidate_of(a), at, book, settings.guardrails, approved=True,
-                               enabled=settings.channels.enabled)  # fmt: skip
+                               enabled=settings.channels.enabled, held=False)  # fmt: skip
         if moved is None:
-            broken = "; ".join(v.reason for v in verdicts if v.outcome == "block")
+            broken = "; ".join(f"{v.rule}: {v.reason}" for v in verdicts
+                               if v.outcome == "block")  # fmt: skip
             raise GuardrailError(f"{a.id} cannot be approved now: {broken}")
         a.status, a.not_before = "queued", moved.at
         _reviewed(a, note, now, [v.as_dict() for v in verdicts])
@@ -157,9 +158,9 @@ def reschedule(engine: Engine, action_id: str, at: dt.datetime,
         a = session.get(Action, action_id)
         if a is None:
             raise AbmError(f"no action {action_id!r}")
-        book = ledger(session, at)
+        book = ledger(session, at, exclude=a.id)
         verdicts, moved = move(candidate_of(a), at, book, settings.guardrails, approved=True,
-                               enabled=settings.channels.enabled)  # fmt: skip
+                               enabled=settings.channels.enabled, held=False)  # fmt: skip
         found = [v.as_dict() for v in verdicts if v.outcome != "pass"]
         decision = dict(a.decision or {})
         decision["recheck"] = [*decision.get("recheck", []),
@@ -249,18 +250,21 @@ def _reviewed(a: Action, note: str, now: dt.datetime, verdicts: list[dict]) -> N
 
 
 def commit(store: AppStore, proposals: list[Proposal], run_id: str, now: dt.datetime,
-           settings: Settings) -> list[Action]:  # fmt: skip
+           settings: Settings, agent: AgentSettings | None = None) -> list[Action]:  # fmt: skip
     """Store a pass's decisions in one transaction. The caller decided them against a ledger
-    read before; here the allowed ones are checked once more against the ledger as committed
-    now (another pass or a review may have taken budget meanwhile), so no limit is ever
-    passed."""
+    read before; here the allowed ones are judged once more, with the same agent settings,
+    against the ledger as committed now (another pass or a review may have taken budget
+    meanwhile), so no limit is ever passed. One blocked before stays blocked (it has no
+    payload)."""
+    agent = agent or settings.agent
     with Session(store.engine, expire_on_commit=False) as session, session.begin():
         lock(session)
         done = seen(session, (p.key for p in proposals))
         fresh = [p for p in proposals if p.key not in done]
         book = ledger(session, now)
         for p in fresh:
-            judge(p, book, settings.agent, settings.guardrails, settings.channels.enabled)
+            if p.status != "blocked":
+                judge(p, book, agent, settings.guardrails, settings.channels.enabled)
         rows = [to_row(p, run_id, now) for p in fresh]
         session.add_all(rows)
     return rows

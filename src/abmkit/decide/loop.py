@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from abmkit.act import audiences, slack
 from abmkit.app import Abm
-from abmkit.config.settings import Settings
+from abmkit.config.settings import AgentSettings, GuardrailSettings, Settings
 from abmkit.content import kind_for_channel, write
 from abmkit.decide import goals, inbox, observe
 from abmkit.decide.agent import (
@@ -33,18 +33,17 @@ from abmkit.decide.agent import (
     Person,
     Proposal,
     Signal,
+    calibrated,
     decide,
     evaluate,
     propose,
 )  # fmt: skip
-from abmkit.decide.guardrails import AUDIENCES
+from abmkit.decide.guardrails import AUDIENCES, region_of
 from abmkit.store.models import Action, AgentState
 
 SEEN_LOADS = "seen_loads"
 LEARNED = "learned_rates"
 LAST_PASS = "last_pass"
-LEARN_MIN_ACTIONS = 50
-"""A channel's own meeting rate replaces the prior only from this many actions on."""
 MEETING_WINDOW = dt.timedelta(days=14)
 
 
@@ -58,6 +57,7 @@ class PassReport:
     actions: list[Proposal] = field(default_factory=list)
     goals: list[goals.Progress] = field(default_factory=list)
     learned: dict[str, float] = field(default_factory=dict)
+    value_ratio: float | None = None
 
     @property
     def by_status(self) -> dict[str, int]:
@@ -69,7 +69,7 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     now = now or inbox.utcnow()
     settings = abm.settings
     report = PassReport(run_id="run_" + uuid.uuid4().hex[:12], now=now, dry_run=dry_run)
-    agent_settings = _learned(abm, report)
+    agent_settings = _learned(abm, report, now)
     seen = _state(abm, SEEN_LOADS).get("loads", [])
     new_loads, signals = observe_signals(abm, seen, now)
     accounts = observe.accounts(abm.warehouse)
@@ -93,7 +93,7 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     report.actions = decided
     if dry_run:
         return report
-    inbox.commit(abm.app_store, decided, report.run_id, now, settings)
+    inbox.commit(abm.app_store, decided, report.run_id, now, settings, agent_settings)
     _save(abm, SEEN_LOADS, {"loads": sorted(set(seen) | set(new_loads))})
     _save(abm, LAST_PASS, {"at": now.isoformat(), "run_id": report.run_id})
     abm.app_store.record("agent.run", report.run_id, "ok", signals=report.signals,
@@ -139,7 +139,7 @@ def payload(p: Proposal, people: Mapping[str, list[Person]], settings: Settings,
         "direct_mail": lambda: {"format": "direct_mail", "row": _mail_row(p)},
     }
     if c.channel in AUDIENCES:
-        return _audience(p, people.get(account.account_id, []))
+        return _audience(p, people.get(account.account_id, []), settings.guardrails)
     return build[c.channel]()
 
 
@@ -254,7 +254,21 @@ def _mail_row(p: Proposal) -> dict:
             "title": person.title if person else ""}  # fmt: skip
 
 
-def _audience(p: Proposal, people: list[Person]) -> dict:
+def may_upload(person: Person, g: GuardrailSettings) -> bool:
+    """Whether a person's (hashed) address may go to an ad platform: they have one, have not
+    opted out, are not on the do-not-contact list, and where opt-in rules apply (EU, UK…) have
+    consented — matching an address for ads is processing it, like an e-mail."""
+    email = person.email.lower()
+    if not email or person.opted_out:
+        return False
+    listed = {x.strip().lower() for x in g.do_not_contact}
+    if email in listed or "@" + email.rpartition("@")[2] in listed:
+        return False
+    needs = {r.upper() for r in g.require_consent_regions}
+    return region_of(person.country) not in needs or person.consent is True
+
+
+def _audience(p: Proposal, people: list[Person], guardrails: GuardrailSettings) -> dict:
     a = p.match.account
     personas = p.match.play.audience.personas
     if not personas:
@@ -264,17 +278,17 @@ def _audience(p: Proposal, people: list[Person]) -> dict:
                 "preview": audiences.linkedin_companies(rows)}  # fmt: skip
     rows = [{"email": x.email, "first_name": x.first_name, "last_name": x.last_name,
              "title": x.title, "account_name": a.name, "country": x.country}
-            for x in people if x.persona in personas and x.email and not x.opted_out]  # fmt: skip
+            for x in people if x.persona in personas and may_upload(x, guardrails)]  # fmt: skip
     return {"audience": p.candidate.audience, "kind": "contacts", "rows": rows}
 
 
 # -- learn -------------------------------------------------------------------------------------
 def learn(abm: Abm, now: dt.datetime) -> dict[str, float]:
-    """Each channel's meeting rate over the last 30 days: sent actions followed, within 14
-    days, by a meeting touch of the same account; shrunk to the prior with the weight of
-    LEARN_MIN_ACTIONS actions."""
+    """Each channel's meeting rate calibrated on the last 30 days: the actions sent, the
+    meetings they were expected to bring (their decisions' P(meeting)), and those that came (a
+    meeting touch of the same account within 14 days)."""
     with Session(abm.app_store.engine) as session:
-        q = select(Action.channel, Action.account_id, Action.sent_at).where(
+        q = select(Action.channel, Action.account_id, Action.sent_at, Action.decision).where(
             Action.status == "sent", Action.sent_at > now - dt.timedelta(days=30)
         )
         sent = list(session.execute(q))
@@ -286,24 +300,25 @@ def learn(abm: Abm, now: dt.datetime) -> dict[str, float]:
     by_account: dict[str, list[dt.datetime]] = {}
     for r in met:
         by_account.setdefault(r["account_id"], []).append(r["ts"])
-    counts: dict[str, list[int]] = {}
-    for channel, account_id, at in sent:
+    seen: dict[str, list[float]] = {}
+    for channel, account_id, at, decision in sent:
         if at is None:
             continue
         hit = any(at <= m <= at + MEETING_WINDOW for m in by_account.get(account_id, []))
-        c = counts.setdefault(channel, [0, 0])
-        c[0] += int(hit)
-        c[1] += 1
-    prior = abm.settings.agent.meeting_rate
-    return {ch: (prior.get(ch, 0.0) * LEARN_MIN_ACTIONS + m) / (LEARN_MIN_ACTIONS + n)
-            for ch, (m, n) in counts.items() if n >= LEARN_MIN_ACTIONS}  # fmt: skip
+        s = seen.setdefault(channel, [0.0, 0.0])
+        s[0] += float(hit)
+        s[1] += float((decision or {}).get("p_meeting", 0.0))
+    return calibrated(abm.settings.agent.meeting_rate, seen)
 
 
-def _learned(abm: Abm, report: PassReport):
+def _learned(abm: Abm, report: PassReport, now: dt.datetime) -> AgentSettings:
+    """The agent's settings for this pass: the learned meeting rates, and the least value per
+    dollar from the workspace's history when the settings leave it empty."""
     rates = _state(abm, LEARNED).get("rates", {})
     report.learned = rates
-    merged = dict(abm.settings.agent.meeting_rate) | rates
-    return abm.settings.agent.model_copy(update={"meeting_rate": merged})
+    agent = observe.value_settings(abm.warehouse, abm.settings, now)
+    report.value_ratio = agent.min_value_ratio
+    return agent.model_copy(update={"meeting_rate": dict(agent.meeting_rate) | rates})
 
 
 def learn_and_save(abm: Abm, now: dt.datetime) -> dict[str, float]:
@@ -331,7 +346,8 @@ def _save(abm: Abm, name: str, value: dict) -> None:
 
 def watch(abm: Abm, *, interval_s: float, passes: int | None = None,
           on_pass: Callable[[PassReport], None] = lambda r: None) -> None:  # fmt: skip
-    """Run passes until stopped (or `passes` of them), learning once a day."""
+    """Run passes until stopped (or `passes` of them), learning once a day and splitting the
+    paid budget on its cadence."""
     done = 0
     last_learn: dt.datetime | None = None
     while passes is None or done < passes:
@@ -339,6 +355,9 @@ def watch(abm: Abm, *, interval_s: float, passes: int | None = None,
         if last_learn is None or now - last_learn > dt.timedelta(days=1):
             learn_and_save(abm, now)
             last_learn = now
+        from abmkit.decide.allocation import cycle
+
+        cycle(abm, now)  # the paid budget's split, when budget.cadence_hours have passed
         on_pass(run_pass(abm, now=now))
         done += 1
         if passes is None or done < passes:

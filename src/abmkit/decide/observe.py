@@ -10,7 +10,7 @@ from collections import defaultdict
 import ibis
 import ibis.expr.types as ir
 
-from abmkit.config.settings import Settings
+from abmkit.config.settings import AgentSettings, Settings
 from abmkit.decide.agent import Account, Person, Signal
 from abmkit.score.signals import contacts_with_personas
 from abmkit.warehouse.engine import Warehouse
@@ -40,6 +40,44 @@ def deal_sizes(wh: Warehouse) -> dict[int, float]:
     rows = (t.mutate(band=band).group_by("band").aggregate(median=lambda s: s.amount.median())
             .to_pyarrow().to_pylist())  # fmt: skip
     return {int(r["band"]): float(r["median"]) for r in rows if r["median"] is not None}
+
+
+def pipeline_per_dollar(wh: Warehouse, now: dt.datetime, days: int = 365) -> float | None:
+    """The program's pipeline per dollar over the last `days`: the amounts of opportunities
+    created ÷ what was spent (campaigns' actual costs, else the touches' costs); None without
+    both."""
+    since = (now - dt.timedelta(days=days)).date()
+    o = wh.table("opportunities")
+    pipeline = wh.scalar(o.filter((o.created_at >= since) & (o.created_at <= now.date()))
+                         .amount.sum())  # fmt: skip
+    c = wh.table("campaigns")
+    spent = wh.scalar(c.filter(c.start_date >= since).actual_cost.sum())
+    if not spent:
+        t = wh.table("touches")
+        spent = wh.scalar(t.filter(t.ts >= since).cost.sum())
+    if not pipeline or not spent:
+        return None
+    return float(pipeline) / float(spent)
+
+
+def cost_per_opportunity(wh: Warehouse, now: dt.datetime, days: int = 365) -> float | None:
+    """What one opportunity cost the program over the last `days`: spend ÷ opportunities."""
+    since = (now - dt.timedelta(days=days)).date()
+    o = wh.table("opportunities")
+    count = wh.scalar(o.filter((o.created_at >= since) & (o.created_at <= now.date())).count())
+    c = wh.table("campaigns")
+    spent = wh.scalar(c.filter(c.start_date >= since).actual_cost.sum())
+    return float(spent) / float(count) if spent and count else None
+
+
+def value_settings(wh: Warehouse, settings: Settings, now: dt.datetime) -> AgentSettings:
+    """The agent's settings with min_value_ratio filled from the workspace's history when the
+    settings leave it empty."""
+    agent = settings.agent
+    if agent.min_value_ratio is not None:
+        return agent
+    ratio = pipeline_per_dollar(wh, now)
+    return agent.model_copy(update={"min_value_ratio": ratio}) if ratio else agent
 
 
 def accounts(wh: Warehouse) -> dict[str, Account]:

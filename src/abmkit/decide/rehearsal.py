@@ -9,10 +9,12 @@ files; each policy decides, its actions are delivered to the market when due, an
 answers (opens, replies, meetings, opportunities) by the simulator's response model. Policies:
 
 - **agent**: a pass every 15 minutes over new signals (`abmkit.decide.agent`), expected value
-  against cost, every guardrail; it learns each channel's meeting rate from its own outcomes.
+  against cost, every guardrail; it learns each channel's meeting rate from its own outcomes;
+  its bandit splits the paid budget, half of which it keeps for retargeting the accounts its
+  plays put in audiences.
 - **rules**: a traditional program: once a week (Tuesday 15:00 UTC) a person runs the same plays
   for the week's signals, with no value check, and an always-on ad program to Tier 1 and 2
-  split equally across the three ad platforms.
+  spending its whole budget, split equally across the ad platforms and tiers.
 - **static**: the always-on ad program and a monthly e-mail to Tier 1 and 2 committees.
 
 Every policy goes through the same guardrails; the breaches reported are counted afresh from the
@@ -26,10 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,7 @@ from abmkit.decide.agent import (
     Person,
     Proposal,
     Signal,
+    calibrated,
     decide,
     evaluate,
     propose,
@@ -58,8 +61,10 @@ from abmkit.decide.guardrails import (
     timezones_of,
 )  # fmt: skip
 from abmkit.decide.plays import Play, library
+from abmkit.errors import GuardrailError
 from abmkit.simulate import MarketConfig, MarketEnv
 from abmkit.simulate.pipeline import AMOUNT_MEDIAN, AMOUNT_SIGMA
+from abmkit.warehouse.engine import Warehouse
 
 Policy = Literal["agent", "rules", "static"]
 TICK = dt.timedelta(minutes=15)
@@ -69,6 +74,16 @@ ARM_NAME = {"linkedin_audience": "linkedin", "google_audience": "google",
             "meta_audience": "meta"}  # fmt: skip
 CPM = {"linkedin": 35.0, "display": 4.0, "meta": 12.0}
 """Dollars per thousand impressions (the simulator's history uses the same)."""
+INTERNAL = ("owner_alert", "slack", "webhook", "crm_update")
+"""Actions that reach our own team or systems, not the account: not a touch."""
+AD_WEEK_COST = {"linkedin_audience": 8.0, "google_audience": 4.0, "meta_audience": 3.0}
+"""What a week of ads to one account costs on each platform (LinkedIn ≈ 230 impressions at a
+$35 CPM, Meta 250 at $12, Google display 1,000 at $4). Joining an audience costs nothing by
+itself: the campaign's daily budget (the arms below) pays for the impressions its members get."""
+ALWAYS_ON_SHARE = 0.5
+"""Share of an arm's daily budget the agent's always-on buy at 10:00 may use; it keeps the rest
+for the accounts its plays put in audiences during the day (retargeting). The weekly and static
+programs spend their whole campaign budgets on the target list, as such programs do."""
 REVIEWS_UTC = (9, 13, 17)
 """Hours (UTC, weekdays) when a person works through the approval inbox."""
 
@@ -149,10 +164,24 @@ def prepare(cfg: MarketConfig, workdir: Path, overrides: dict | None = None) -> 
     with Abm.open(workspace, overrides) as abm:
         settings = abm.settings
         facts = observe.accounts(abm.warehouse)
+        end = dt.datetime.fromisoformat(str(cfg.end_day))
+        settings = with_targets(abm.warehouse, settings, end)
         folks = observe.people(abm.warehouse, settings)
     env = MarketEnv(cfg)
     segment = dict(zip(env.world.accounts["Id"], env.world.accounts["segment"], strict=True))
     return Market(cfg, settings, facts, folks, segment)
+
+
+def with_targets(wh: Warehouse, settings: Settings, now: dt.datetime) -> Settings:
+    """The settings with the targets a user would take from their own history: the least value
+    per dollar (when agent.min_value_ratio is empty) and the bandit's target cost per
+    opportunity."""
+    agent = observe.value_settings(wh, settings, now)
+    cost = observe.cost_per_opportunity(wh, now)
+    budget = settings.budget
+    if cost:
+        budget = budget.model_copy(update={"target_cost_per_result": cost})
+    return settings.model_copy(update={"agent": agent, "budget": budget})
 
 
 class Rehearsal:
@@ -188,8 +217,9 @@ class Rehearsal:
         self.clock = self.start
         paid = sum(market.settings.guardrails.channel_daily_budget.get(c, 0.0)
                    for c in AD_CHANNEL)  # fmt: skip
-        arms = [f"{ARM_NAME[c]}-t{t}" for c in AD_CHANNEL for t in (1, 2)]
+        arms = [f"{ARM_NAME[c]}-t{t}" for c in AD_CHANNEL for t in (1, 2, 3)]
         self.split: dict[str, float] = {arm: paid / len(arms) for arm in arms}
+        self.remaining: dict[str, float] = dict(self.split)
         self.arm_spend: dict[str, list[tuple[dt.datetime, float]]] = defaultdict(list)
         self.arm_pipeline: dict[str, list[tuple[dt.datetime, float]]] = defaultdict(list)
 
@@ -231,54 +261,88 @@ class Rehearsal:
 
     def _decide(self, signals: list[Signal], now: dt.datetime,
                 original: list[Signal] | None = None) -> None:  # fmt: skip
-        origin = {s.ref + s.account_id: s.at for s in (original or signals)}
+        origin = {s.ref + s.account_id: (s.at, s.ref) for s in (original or signals)}
         matches = evaluate(signals, self.plays, self.market.accounts, now)
         self._commit(matches, now, origin)
 
     def _commit(self, matches: list[Match], now: dt.datetime,
-                origin: Mapping[str, dt.datetime],
-                cost: Mapping[str, float] | None = None) -> None:  # fmt: skip
+                origin: Mapping[str, tuple[dt.datetime, str]],
+                cost: Mapping[str, float] | None = None, valued: bool = True) -> None:  # fmt: skip
         proposals: list[Proposal] = []
         costs = self.costs | dict(cost or {})
+        agent = self.agent if valued else self.agent.model_copy(update={"min_value_ratio": 0.0})
         for m in matches:
             people = self.market.people.get(m.account.account_id, [])
-            proposals += propose(m, people, self.agent, costs, self.ledger)
-        for p in decide(proposals, self.ledger, self.agent, self.guardrails, self.enabled,
+            proposals += propose(m, people, agent, costs, self.ledger)
+        for p in decide(proposals, self.ledger, agent, self.guardrails, self.enabled,
                         seen=self.decided.__contains__):  # fmt: skip
             self.decided.add(p.key)
-            p.payload = {"signal_at": origin.get(p.match.signal.ref + p.match.signal.account_id,
-                                                 p.match.signal.at)}  # fmt: skip
+            s = p.match.signal
+            at, ref = origin.get(s.ref + s.account_id, (s.at, s.ref))
+            p.payload = {"signal_at": None if ref.startswith(("paid:", "news:")) else at,
+                         "signal_ref": ref}  # fmt: skip
             if p.status == "pending_approval":
                 self.pending.append(p)
             elif p.status == "queued":
                 self.queued.append(p)
 
     def _paid(self, now: dt.datetime) -> None:
-        """The always-on paid program: each day, Tier 1 and 2 buying committees in the ad
-        platforms' audiences, each arm (platform × tier) buying as many account-days as its
-        share of the paid budget pays for, best priority first. The weekly program splits the
-        budget equally; the agent by its bandit."""
-        day_cost = {c: self.costs.get(c, 0.0) / 7 for c in AD_CHANNEL}
+        """The paid program, each day: every arm (platform × tier) gets its share of the paid
+        budget; the always-on buy spends it on Tier 1 and 2 accounts by priority (a day of ads
+        each) — the agent only half of it, keeping the rest for the accounts its plays put in
+        audiences during the day. The weekly program splits the budget equally; the agent by
+        its bandit."""
+        self.remaining = dict(self.split)
         by_tier: dict[int, list[Account]] = defaultdict(list)
         for a in sorted(self.market.accounts.values(), key=lambda a: -a.priority):
             if a.tier in (1, 2) and not a.is_customer:
                 by_tier[a.tier].append(a)
         for arm, budget in self.split.items():
-            short, tier = arm.rsplit("-t", 1)
-            channel = f"{short}_audience"
-            n = int(budget // day_cost[channel]) if day_cost[channel] > 0 else 0
-            matches = [Match(self._paid_play(channel, arm),
-                             Signal("intent_surge", a.account_id, now, f"paid:{now:%Y-%m-%d}",
-                                    {"arm": arm}), a)
-                       for a in by_tier[int(tier)][:n]]  # fmt: skip
-            self._commit(matches, now, {}, cost={channel: day_cost[channel]})
+            channel, tier = self._arm(arm)
+            day = AD_WEEK_COST[channel] / 7
+            share = ALWAYS_ON_SHARE if self.policy == "agent" else 1.0
+            n = int(budget * share // day)
+            self._buy(arm, [(a, f"paid:{now:%Y-%m-%d}", None) for a in by_tier[tier][:n]], now)
+
+    def _arm(self, arm: str) -> tuple[str, int]:
+        short, tier = arm.rsplit("-t", 1)
+        return f"{short}_audience", int(tier)
+
+    def _buy(self, arm: str,
+             accounts: list[tuple[Account, str, tuple[dt.datetime, str] | None]],
+             now: dt.datetime) -> None:  # fmt: skip
+        """A day of ads for each account on the arm's platform, from its remaining budget, as
+        actions every guardrail checks."""
+        channel, _ = self._arm(arm)
+        day = AD_WEEK_COST[channel] / 7
+        matches: list[Match] = []
+        origin: dict[str, tuple[dt.datetime, str]] = {}
+        for account, ref, first in accounts:
+            if self.remaining.get(arm, 0.0) < day:
+                break
+            self.remaining[arm] -= day
+            matches.append(Match(self._paid_play(channel, arm),
+                                 Signal("intent_surge", account.account_id, now, ref,
+                                        {"arm": arm}), account))  # fmt: skip
+            if first is not None:
+                origin[ref + account.account_id] = first
+        # the bandit decided the money; each day of ads is checked by the guardrails only
+        self._commit(matches, now, origin, cost={channel: day}, valued=False)
+
+    def _retarget(self, p: Proposal, now: dt.datetime) -> None:
+        """A play put the account in an audience: the platform serves it from the campaign's
+        budget left for the day (its arm), if any."""
+        arm = f"{ARM_NAME[p.candidate.channel]}-t{p.match.account.tier}"
+        at, ref = p.payload.get("signal_at"), p.payload.get("signal_ref", "")
+        first = (at, ref) if at is not None else None
+        self._buy(arm, [(p.match.account, f"retarget:{p.key}", first)], now)
 
     def _paid_play(self, channel: str, arm: str) -> Play:
         return Play.model_validate({
-            "name": f"always-on-{arm}", "description": "Always-on ads to Tier 1 and 2.",
+            "name": f"ads-{arm}", "description": "A day of ads from the arm's budget.",
             "trigger": {"signal": "intent_surge"}, "approval_first_run": False,
-            "audience": {"tiers": [1, 2], "personas": ["economic_buyer", "champion",
-                                                       "technical_evaluator"]},
+            "audience": {"tiers": [1, 2, 3], "personas": ["economic_buyer", "champion",
+                                                          "technical_evaluator"]},
             "steps": [{"channel": channel}],
         })  # fmt: skip
 
@@ -292,15 +356,19 @@ class Rehearsal:
             arms.append(Arm(arm, spend, sum(v for v, _ in won), len(won)))
         settings = self.market.settings.budget
         total = sum(self.split.values())
-        allocation = allocate(arms, self.split, total, settings, rng=self.market.cfg.seed)
+        try:
+            allocation = allocate(arms, self.split, total, settings, rng=self.market.cfg.seed)
+        except GuardrailError:  # every arm paused: spend nothing until one is resumed
+            self.split = dict.fromkeys(self.split, 0.0)
+            return
         self.split = allocation.budgets()
 
     def _newsletter(self, now: dt.datetime) -> None:
         play = Play.model_validate({
             "name": "monthly-newsletter", "description": "Monthly e-mail to committees.",
             "trigger": {"signal": "intent_surge"},
-            "audience": {"tiers": [1, 2], "personas": ["economic_buyer", "champion",
-                                                       "technical_evaluator"]},
+            "audience": {"tiers": [1, 2, 3], "personas": ["economic_buyer", "champion",
+                                                          "technical_evaluator"]},
             "approval_first_run": False, "steps": [{"channel": "email"}],
         })  # fmt: skip
         matches = [Match(play, Signal("intent_surge", a.account_id, now, f"news:{now:%Y-%m}"), a)
@@ -386,10 +454,14 @@ class Rehearsal:
             c = p.candidate
             self._log(p, max(self._due(p), now - TICK))
             arm = str(p.match.signal.detail.get("arm", ""))
+            self.stats[c.channel][1] += p.p_meeting
             if c.channel in AUDIENCES:
                 for member in self._members(p):
                     self.members[(c.channel, c.audience)][member] = now
-                rows += self._impressions(c.account_id, c.channel, c.cost, arm)
+                if c.play.startswith("ads-"):
+                    rows += self._impressions(c.account_id, c.channel, c.cost, arm)
+                else:
+                    self._retarget(p, now)
             elif c.channel in ("email", "sequence"):
                 rows.append((c.account_id, c.contact_id, "email", "email_sent", c.cost, c.channel,
                              arm))  # fmt: skip
@@ -428,9 +500,7 @@ class Rehearsal:
         self.result.meetings += int(out["meeting"].sum())
         self._landings(out)
         for channel, group in out.groupby("ours"):
-            s = self.stats[str(channel)]
-            s[0] += float(group["meeting"].sum())
-            s[1] += len(group) if channel not in AUDIENCES else group["account_id"].nunique()
+            self.stats[str(channel)][0] += float(group["meeting"].sum())
         opened = out[out["opportunity_created"]].drop_duplicates("account_id")
         for account_id, arm in zip(opened["account_id"], opened["arm"], strict=True):
             if account_id in self.opened:
@@ -461,26 +531,22 @@ class Rehearsal:
         signal_at = p.payload.get("signal_at")
         self.delivered.append(Delivered(
             now, p.key, c.play, c.channel, c.account_id, c.contact_id, c.cost, c.tier or 3,
-            signal_at if not c.play.startswith(("always-on", "monthly")) else None,
-            p.match.signal.ref + c.account_id, bool(p.payload.get("approved")),
+            signal_at, str(p.payload.get("signal_ref", p.match.signal.ref)) + c.account_id,
+            bool(p.payload.get("approved")),
             any(v.outcome == "approval" for v in p.verdicts), c.country, c.opted_out,
             c.consent,
         ))  # fmt: skip
         self.result.spend += c.cost
-        if c.play.startswith("always-on-"):
-            self.arm_spend[c.play.removeprefix("always-on-")].append((now, c.cost))
+        if c.play.startswith("ads-"):
+            self.arm_spend[c.play.removeprefix("ads-")].append((now, c.cost))
         self.result.by_channel[c.channel] = self.result.by_channel.get(c.channel, 0) + 1
 
     def _learn(self) -> None:
-        """Each channel's meeting rate from what this run has seen, shrunk to the prior with
-        the weight of 200 actions."""
-        rates = dict(self.agent.meeting_rate)
-        for channel, (meetings, sends) in self.stats.items():
-            prior = rates.get(channel)
-            if prior is None or sends == 0:
-                continue
-            rates[channel] = (prior * 200 + meetings) / (200 + sends)
-        self.agent = self.agent.model_copy(update={"meeting_rate": rates})
+        """Calibrate each channel's meeting rate on what this run has seen: the prior scaled by
+        meetings seen ÷ meetings expected (shrunk toward 1 with the weight of 3 meetings)."""
+        self.agent = self.agent.model_copy(
+            update={"meeting_rate": calibrated(self.market.settings.agent.meeting_rate,
+                                               self.stats)})  # fmt: skip
 
     # -- signals -----------------------------------------------------------------------------
     def _signals(self, shown: dict[str, pd.DataFrame], today: dt.datetime) -> list[Signal]:
@@ -518,7 +584,8 @@ class Rehearsal:
     def _audit(self) -> None:
         first: dict[str, tuple[dt.datetime, dt.datetime]] = {}
         for d in self.delivered:
-            if d.signal_at is not None:
+            joined = d.channel in AUDIENCES and d.cost == 0  # seen only once a buy serves it
+            if d.signal_at is not None and d.channel not in INTERNAL and not joined:
                 seen = first.get(d.signal_ref)
                 if seen is None or d.at < seen[0]:
                     first[d.signal_ref] = (d.at, d.signal_at)
@@ -579,17 +646,62 @@ def _rolling(f: pd.DataFrame, by: list[str], column: str, limit: float) -> int:
     return count
 
 
-def rehearse(policies: list[Policy], seeds: list[int], *, days: int = 90,
-             accounts: int = 3000, months: int = 12, workdir: Path | None = None,
-             overrides: dict | None = None) -> list[Result]:  # fmt: skip
-    """Every policy on every seed's market (scored once per seed)."""
+def rehearse(policies: list[str], seeds: list[int], *, days: int = 90,
+             accounts: int = 5000, months: int = 12, workdir: Path | None = None,
+             overrides: dict | None = None,
+             progress: Callable[[str, float], None] | None = None) -> list[Result]:  # fmt: skip
+    """Every policy on every seed's market (written, ingested and scored once per seed)."""
+    report = progress or (lambda stage, fraction: None)
     results = []
     with tempfile.TemporaryDirectory(prefix="abm-rehearsal-") as tmp:
         base = workdir or Path(tmp)
+        steps = len(seeds) * (1 + len(policies))
+        done = 0
         for seed in seeds:
+            report(f"seed {seed}: writing, ingesting and scoring the market", done / steps)
             market = prepare(MarketConfig(accounts=accounts, months=months, seed=seed), base,
                              overrides)  # fmt: skip
+            done += 1
             plays = list(library().values())
             for policy in policies:
-                results.append(Rehearsal(market, policy, days, plays).run())
+                report(f"seed {seed}: rehearsing {policy} for {days} days", done / steps)
+                results.append(Rehearsal(market, cast(Policy, policy), days, plays).run())
+                done += 1
+    report("done", 1.0)
     return results
+
+
+def compare(results: list[Result]) -> dict:
+    """Every run's figures, each policy's mean and spread over the seeds, and each policy's
+    pipeline per dollar against the weekly rules program, seed by seed."""
+    runs = [r.summary() for r in results]
+    by_policy: dict[str, list[dict]] = defaultdict(list)
+    for run in runs:
+        by_policy[run["policy"]].append(run)
+    policies = {}
+    for policy, rows in by_policy.items():
+        ppd = np.array([r["pipeline_per_dollar"] for r in rows])
+        median = [r["first_touch_median_h"] for r in rows if r["first_touch_median_h"] is not None]
+        policies[policy] = {
+            "seeds": [r["seed"] for r in rows],
+            "pipeline_per_dollar_mean": round(float(ppd.mean()), 3),
+            "pipeline_per_dollar_sd": round(float(ppd.std(ddof=1)) if len(ppd) > 1 else 0.0, 3),
+            "pipeline_mean": round(float(np.mean([r["pipeline"] for r in rows])), 2),
+            "spend_mean": round(float(np.mean([r["spend"] for r in rows])), 2),
+            "first_touch_median_h": round(float(np.median(median)), 2) if median else None,
+            "breaches": int(sum(r["breaches"] for r in rows)),
+        }  # fmt: skip
+    ratios = {}
+    if "rules" in by_policy:
+        base = {r["seed"]: r["pipeline_per_dollar"] for r in by_policy["rules"]}
+        for policy, rows in by_policy.items():
+            if policy == "rules":
+                continue
+            per_seed = [r["pipeline_per_dollar"] / base[r["seed"]]
+                        for r in rows if base.get(r["seed"])]  # fmt: skip
+            if per_seed:
+                ratios[policy] = {"per_seed": [round(x, 3) for x in per_seed],
+                                  "mean": round(float(np.mean(per_seed)), 3),
+                                  "min": round(float(np.min(per_seed)), 3),
+                                  "max": round(float(np.max(per_seed)), 3)}  # fmt: skip
+    return {"runs": runs, "policies": policies, "vs_rules": ratios}
