@@ -4,10 +4,12 @@ idempotency key (the `Idempotency-Key` header, the `Message-ID`)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,6 +106,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_inbox() -> Iterator[Inbox]:
+    """An Inbox behind a started SMTP server on 127.0.0.1, stopped on leaving."""
+    box = Inbox()
+    server = smtp_server(box)
+    try:
+        yield box
+    finally:
+        server.stop()
 
 
 def smtp_server(inbox: Inbox) -> Controller:

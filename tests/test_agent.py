@@ -32,7 +32,7 @@ from abmkit.errors import AbmError, ConfigError, GuardrailError
 from abmkit.simulate import MarketConfig
 from abmkit.store.models import Action, AgentState
 from conftest import ok, write_csv
-from receivers import Inbox, smtp_server
+from receivers import Inbox, running_inbox
 
 ACCOUNTS, MONTHS, SEED = 600, 6, 3
 PASS_AT = dt.datetime.fromisoformat(
@@ -114,12 +114,8 @@ def unpassed(ws) -> Path:
 
 @pytest.fixture
 def mailbox() -> Iterator[Inbox]:
-    box = Inbox()
-    server = smtp_server(box)
-    try:
+    with running_inbox() as box:
         yield box
-    finally:
-        server.stop()
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from abmkit.config.settings import ExecutorSettings, Settings
 from abmkit.config.workspace import init_workspace
 from abmkit.store import AppStore, open_app_store
 from abmkit.store.models import Action
-from receivers import Inbox, WebhookReceiver, free_port, smtp_server
+from receivers import Inbox, WebhookReceiver, free_port, running_inbox
 
 SECRET = "whsec-test"
 T0 = dt.datetime(2025, 6, 3, 14, 0)  # a Tuesday afternoon, UTC
@@ -46,12 +46,8 @@ def receiver(monkeypatch) -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
-    box = Inbox()
-    server = smtp_server(box)
-    try:
+    with running_inbox() as box:
         yield box
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from abmkit.config.settings import Settings
 from abmkit.config.workspace import init_workspace
 from abmkit.store import open_app_store
 from abmkit.store.models import Action
-from receivers import Inbox, WebhookReceiver, smtp_server
+from receivers import Inbox, WebhookReceiver, running_inbox
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +41,8 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
-    box = Inbox()
-    server = smtp_server(box)
-    try:
+    with running_inbox() as box:
         yield box
-    finally:
-        server.stop()
 
 
 def workspace(path: Path, receiver: WebhookReceiver, inbox: Inbox) -> Path:

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -171,14 +172,19 @@ def agent_summary(console: Console, r) -> None:
                   f"{r.matches:,} play matches → {counts.get('queued', 0):,} queued, "
                   f"{counts.get('pending_approval', 0):,} waiting for approval, "
                   f"{counts.get('blocked', 0):,} blocked (by a guardrail or value)")  # fmt: skip
-    shown = sorted((p for p in r.actions if p.status != "blocked"),
-                   key=lambda p: -p.expected_value)[:5]  # fmt: skip
+    from abmkit.decide.loop import describe
+
+    best: dict[str, Any] = {}
+    for p in sorted((p for p in r.actions if p.status != "blocked"),
+                    key=lambda p: -p.expected_value):  # fmt: skip
+        best.setdefault(p.candidate.play, p)
+    shown = list(best.values())[:5]
     for p in shown:
         c = p.candidate
-        why = "; ".join(p.reasons[:2])
         console.print(f"   {p.status:<16} act_{p.key[:20]} {c.play} → {c.channel} for "
-                      f"{escape(p.match.account.name or c.account_id)}: {escape(why)}",
-                      highlight=False)  # fmt: skip
+                      f"{escape(p.match.account.name or c.account_id)}: "
+                      f"{escape(describe(p.match.signal))}; expected value "
+                      f"${p.expected_value:,.0f}", highlight=False)  # fmt: skip
     if shown:
         console.print("   See them with `abm actions list -w …` and why with "
                       "`abm agent explain ID -w …`.")  # fmt: skip

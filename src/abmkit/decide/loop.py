@@ -13,6 +13,7 @@ read are recorded, an action's key is unique, so running it twice queues nothing
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from collections import Counter
@@ -53,6 +54,7 @@ class PassReport:
     now: dt.datetime
     dry_run: bool
     signals: int = 0
+    """Signals recent enough for some play's trigger."""
     matches: int = 0
     actions: list[Proposal] = field(default_factory=list)
     goals: list[goals.Progress] = field(default_factory=list)
@@ -78,13 +80,15 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     people = observe.people(abm.warehouse, settings)
     plays = [play for play, _ in abm.plays().values()]
     matches = evaluate(signals, plays, accounts, now)
-    report.signals, report.matches = len(signals), len(matches)
+    window = dt.timedelta(hours=max((p.trigger.within_hours for p in plays), default=0))
+    report.signals = sum(1 for s in signals if now - window <= s.at <= now)
+    report.matches = len(matches)
     with Session(abm.app_store.engine) as session:
         book = inbox.ledger(session, now)
-        done = inbox.seen(session, _keys(matches, people, settings, book))
-    proposals = [p for m in matches
-                 for p in propose(m, people.get(m.account.account_id, []), agent_settings,
-                                  settings.channels.costs, book)]  # fmt: skip
+        proposals = [p for m in matches
+                     for p in propose(m, people.get(m.account.account_id, []), agent_settings,
+                                      settings.channels.costs, book)]  # fmt: skip
+        done = inbox.seen(session, (p.key for p in proposals))
     decided = decide(proposals, book, agent_settings, settings.guardrails,
                      settings.channels.enabled, seen=done.__contains__)  # fmt: skip
     for p in decided:
@@ -107,19 +111,14 @@ def observe_signals(abm: Abm, seen: list[str], now: dt.datetime) -> tuple[list[s
     wh = abm.warehouse
     loads = wh.table("loads")
     ok = loads.filter(loads.outcome == "ok").select("load_id").to_pyarrow()
-    new = [x for x in ok.column(0).to_pylist() if x not in set(seen)]
+    read = set(seen)
+    new = [x for x in ok.column(0).to_pylist() if x not in read]
     last = _state(abm, LAST_PASS).get("at")
     since_scored = dt.datetime.fromisoformat(last) if last else now - dt.timedelta(days=7)
     found = observe.signals(wh, abm.settings, new, since_scored, now)
     if not seen:  # the first pass: today's committee is the baseline, not news
         found = [s for s in found if s.kind != "new_committee_member"]
     return new, found
-
-
-def _keys(matches, people, settings, book) -> list[str]:
-    return [p.key for m in matches
-            for p in propose(m, people.get(m.account.account_id, []), settings.agent,
-                             settings.channels.costs, book)]  # fmt: skip
 
 
 # -- act: the exact payload of each action -----------------------------------------------------
@@ -148,7 +147,8 @@ def facts(p: Proposal, settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {
         "account": {"name": a.name, "domain": a.domain, "industry": a.industry, "tier": a.tier,
                     "buying_stage": a.buying_stage, "journey_stage": a.journey_stage,
-                    "cluster_label": a.cluster_label, "top_topics": a.top_topics,
+                    "cluster_label": a.cluster_label,
+                    "top_topics": re.sub(r"\s*\(\d+\)", "", a.top_topics),
                     "country": a.country, "owner": a.owner},
         "signal": {"kind": signal.kind, "detail": dict(signal.detail),
                    "at": f"{signal.at:%Y-%m-%d %H:%M} UTC"},
