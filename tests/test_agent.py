@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import json
 import re
 import shutil
 from collections import Counter, defaultdict
@@ -22,6 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from abmkit.act.crm import SALESFORCE_HEADER
 from abmkit.app import Abm
 from abmkit.cli import app
 from abmkit.decide import inbox, observe
@@ -649,3 +651,30 @@ def test_a_goal_on_an_unknown_column_is_a_config_error_naming_it(ws):
     named = r"goals\.0\.segment: unknown column 'headcount_band'"
     with Abm.open(ws, {"goals": goals}) as abm, pytest.raises(ConfigError, match=named):
         run_pass(abm, now=PASS_AT, dry_run=True)
+
+
+# -- CRM write-back -----------------------------------------------------------------------------
+def test_crm_export_writes_every_scored_account_in_the_salesforce_bulk_format(ws, tmp_path):
+    out = tmp_path / "accounts.csv"
+    printed = cli("crm", "export", "salesforce", out, "-w", ws)
+    with Abm.open(ws) as abm:
+        scores = {r["account_id"]: r for r in
+                  abm.warehouse.table("account_scores").to_pyarrow().to_pylist()}  # fmt: skip
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(SALESFORCE_HEADER)
+    assert {r["Id"] for r in rows} == set(scores)  # the simulated CRM keys every account
+    assert f"Wrote {len(rows):,} accounts" in printed
+    for row in rows[:50]:
+        mine = scores[row["Id"]]
+        assert row["ABM_Tier__c"] == str(mine["tier"])
+        assert row["ABM_Buying_Stage__c"] == mine["buying_stage"]
+        assert row["ABM_Sales_Ready__c"] == ("true" if mine["sales_ready"] else "false")
+        assert row["ABM_Scored_At__c"] == mine["as_of"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert any(r["ABM_Reasons__c"] not in ("", "#N/A") for r in rows)
+    # HubSpot takes its own record ids only: Salesforce-keyed accounts are left out, and said so
+    printed = cli("crm", "export", "hubspot", tmp_path / "hs.json", "-w", ws)
+    assert json.loads((tmp_path / "hs.json").read_text(encoding="utf-8")) == []
+    assert f"{len(rows):,} left out" in " ".join(printed.split())
+    cli("crm", "fields", "salesforce", tmp_path / "fields", "-w", ws)
+    made = sorted(p.name for p in (tmp_path / "fields").rglob("*.field-meta.xml"))
+    assert made == sorted(f"{name}.field-meta.xml" for name in SALESFORCE_HEADER[1:])

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from abmkit.cli import render
-from abmkit.cli.agent import actions_app, agent_app
+from abmkit.cli.agent import actions_app, agent_app, crm_app
 from abmkit.cli.common import SetOpt, WorkspaceOpt, open_app, overrides
 from abmkit.config.workspace import init_workspace
 from abmkit.errors import AbmError, InputError
@@ -40,6 +40,7 @@ plays_app = typer.Typer(
 app.add_typer(plays_app, name="plays")
 app.add_typer(agent_app, name="agent")
 app.add_typer(actions_app, name="actions")
+app.add_typer(crm_app, name="crm")
 console = Console()
 err = Console(stderr=True)
 

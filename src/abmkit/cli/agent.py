@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,9 @@ agent_app = typer.Typer(
 actions_app = typer.Typer(
     help="The approval inbox and the outbox: list, show, approve, reject, edit, send.",
     no_args_is_help=True,
+)
+crm_app = typer.Typer(
+    help="Write the scores back to the CRM (Salesforce or HubSpot files).", no_args_is_help=True
 )
 console = Console()
 
@@ -208,6 +212,53 @@ def actions_send(
     with open_app(workspace, set_) as abm:
         report = execute(abm.workspace.path, abm.settings, abm.app_store, once=once)
     console.print(str(report))
+
+
+class Crm(StrEnum):
+    salesforce = "salesforce"
+    hubspot = "hubspot"
+
+
+@crm_app.command("export")
+def crm_export(
+    to: Annotated[Crm, typer.Argument(help="salesforce (a Bulk API 2.0 update CSV) or hubspot "
+                                      "(batch-update JSON bodies).")],
+    out: Annotated[Path, typer.Argument(help="File to write.")],
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:  # fmt: skip
+    """Every scored account's tier, priority, scores, stages, topics and reasons, for the
+    accounts keyed by that CRM's record id (see docs/connectors.md)."""
+    from abmkit.act.writeback import export
+
+    with open_app(workspace, set_) as abm:
+        done = export(abm.warehouse, to.value, native=abm.settings.channels.crm.hubspot_native,
+                      batch_size=abm.settings.channels.crm.hubspot_batch_size)  # fmt: skip
+        abm.app_store.record("crm.export", str(out), "ok", crm=to.value, written=done.written,
+                             skipped=done.skipped)  # fmt: skip
+    out.write_text(done.text, encoding="utf-8")
+    console.print(f"Wrote {done.written:,} accounts to {out}; {done.skipped:,} left out (not "
+                  f"keyed by a {to.value} record id).")  # fmt: skip
+
+
+@crm_app.command("fields")
+def crm_fields(
+    to: Annotated[Crm, typer.Argument(help="salesforce or hubspot.")],
+    out: Annotated[Path, typer.Argument(help="Folder to write the definitions into.")],
+    workspace: WorkspaceOpt = Path("."),
+    set_: SetOpt = None,
+) -> None:
+    """The fields to create in the CRM once, before the first export: Salesforce custom-field
+    metadata files, or the HubSpot property definitions."""
+    from abmkit.act.writeback import fields
+
+    with open_app(workspace, set_) as abm:
+        files = fields(to.value, native=abm.settings.channels.crm.hubspot_native)
+    for name, text in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    console.print(f"Wrote {len(files)} definition file(s) under {out}.")
 
 
 # -- rendering ---------------------------------------------------------------------------------
