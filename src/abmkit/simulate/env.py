@@ -104,10 +104,11 @@ class MarketEnv:
 
     def observe(self, days: int = 1) -> dict[str, pd.DataFrame]:
         """What the market shows over the next `days` days from now (call before advance):
-        web visits from the current hidden states ("visits": ts in epoch seconds, account_id,
-        contact_id or None, url, known = the visitor is identified), and on the first day of
-        each week the week's Bombora-style surge rows ("intent": account_id, topic, score).
-        Draws from the same generators as the history files."""
+        web visits of company visitors from the current hidden states ("visits": ts in epoch
+        seconds, account_id by the visitor's office IP block, contact_id of a known visitor or
+        None, url), and on the first day of each week the week's Bombora-style surge rows
+        ("intent": account_id, topic, score). Draws from the same generators as the history
+        files."""
         start_s = int(self.day.astype("datetime64[s]").astype(np.int64))
         no_clicks = np.empty((0, 3), dtype=np.int64)
         visits = week_visits(self.world, 0, start_s, days, no_clicks, self.signal_rng,
