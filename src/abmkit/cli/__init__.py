@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from datetime import datetime
@@ -9,6 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -300,8 +303,6 @@ def quarantine_export(
     set_: SetOpt = None,
 ) -> None:
     """Write quarantined rows (with the original values) to a CSV file for fixing."""
-    import pyarrow.csv as pacsv
-
     with open_app(workspace, set_) as abm:
         rows = abm.quarantine(table.value if table else None)
     pacsv.write_csv(rows, out)
@@ -373,6 +374,57 @@ def simulate(
     with render.stage_progress(console) as progress:
         manifest = simulate_market(cfg, out, progress=progress)
     render.manifest(console, manifest)
+
+
+class AttributionModel(StrEnum):
+    first = "first"
+    last = "last"
+    linear = "linear"
+    u_shaped = "u_shaped"
+    w_shaped = "w_shaped"
+    markov = "markov"
+
+
+class OutFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def attribution(
+    paths: Annotated[Path | None, typer.Option("--paths", help="An aggregated-path file "
+                                               "(path;total_conversions;total_conversion_value;"
+                                               "total_null, channels joined by ' > '); no "
+                                               "workspace needed.")] = None,
+    model: Annotated[list[AttributionModel] | None, typer.Option(
+        help="Model(s): first, last, linear, u_shaped, w_shaped, markov (repeatable; "
+        "default all).")] = None,
+    fmt: Annotated[OutFormat, typer.Option("--format", help="table, csv or json.")]
+    = OutFormat.table,
+) -> None:  # fmt: skip
+    """Credit for conversions and their value per channel, by each model (account-level
+    attribution over a workspace's journeys comes with the measurement release)."""
+    from abmkit.measure.attribution import MODELS, attribute, read_paths
+
+    if paths is None:
+        raise AbmError("give --paths FILE (attribution over a workspace's journeys is not "
+                       "there yet)")  # fmt: skip
+    journeys = read_paths(paths)
+    chosen = [m.value for m in model] if model else list(MODELS)
+    rows = [{"model": name, **row} for name in chosen
+            for row in attribute(journeys, name).rows()]  # fmt: skip
+    if fmt == OutFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if fmt == OutFormat.csv:
+        buffer = io.BytesIO()
+        pacsv.write_csv(pa.Table.from_pylist(rows), buffer)
+        sys.stdout.write(buffer.getvalue().decode("utf-8"))
+        return
+    shown = [{k: round(v, 4 if k == "removal_effect" else 2) if isinstance(v, float) else v
+              for k, v in row.items()} for row in rows]  # fmt: skip
+    render.arrow_table(console, pa.Table.from_pylist(shown), f"Attribution of {paths.name}")
 
 
 def main() -> None:
