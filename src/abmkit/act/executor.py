@@ -65,6 +65,7 @@ from abmkit.decide import inbox
 from abmkit.decide.guardrails import MESSAGES, quiet_until, timezones_of
 from abmkit.errors import AbmError, ConfigError
 from abmkit.store import AppStore, open_app_store
+from abmkit.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +94,12 @@ class ExecutorReport:
         return ", ".join(f"{name.replace('_', '-')} {value}" for name, value in counts)
 
 
-def utc_now() -> dt.datetime:
-    """Now in UTC without a time zone, as the application store keeps times."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 class Executor:
     """Sends the outbox of one workspace. Several may run at once, on one machine or several
     sharing the application store: a claim hands each action to one of them."""
 
     def __init__(self, settings: Settings, app_store: AppStore, workspace_path: Path, *,
-                 clock: Callable[[], dt.datetime] = utc_now,
+                 clock: Callable[[], dt.datetime] = utcnow,
                  rng: random.Random | None = None):  # fmt: skip
         self.settings = settings
         self.engine = app_store.engine

@@ -26,9 +26,6 @@ from abmkit.config.settings import AgentSettings, GuardrailSettings
 from abmkit.decide.guardrails import AUDIENCES, PERSONAL, Candidate, Ledger, Verdict, check, settle
 from abmkit.decide.plays import Play, delay
 
-PEOPLE_CHANNELS = PERSONAL
-"""Steps that reach the play's personas one by one; the others act on the account (an audience
-step puts the account's people of those personas in the play's audience, in one action)."""
 DEFAULT_VALUE_RATIO = 1.5
 """The least value per dollar when neither the settings nor the workspace's history give one."""
 STAGE_LIFT = {"Target": 1.0, "Awareness": 1.3, "Consideration": 1.8, "Decision": 2.6,
@@ -185,8 +182,8 @@ def propose(match: Match, people: Iterable[Person], settings: AgentSettings,
         if step.tiers and account.tier not in step.tiers:
             continue
         at = signal.at + delay(step.after)
-        targets: list[Person | None] = list(members) if step.channel in PEOPLE_CHANNELS else [None]
-        personal = step.channel in PEOPLE_CHANNELS or (
+        targets: list[Person | None] = list(members) if step.channel in PERSONAL else [None]
+        personal = step.channel in PERSONAL or (
             step.channel in AUDIENCES and play.audience.personas
         )
         if personal and not members:

@@ -74,9 +74,7 @@ def total_budget(abm: Abm) -> float:
 def cycle(abm: Abm, now: dt.datetime, *, force: bool = False) -> Allocation | None:
     """One allocation cycle when it is due (or `force`): the new split, stored with its
     reasons; None when not due yet."""
-    from abmkit.decide.loop import _save, _state
-
-    state = _state(abm, STATE)
+    state = abm.app_store.state(STATE)
     last = dt.datetime.fromisoformat(state["at"]) if state.get("at") else None
     if not force and not due(last, now, abm.settings.budget.cadence_hours):
         return None
@@ -87,7 +85,7 @@ def cycle(abm: Abm, now: dt.datetime, *, force: bool = False) -> Allocation | No
         allocation = allocate(found, current, total, abm.settings.budget)
     except GuardrailError as exc:
         raise AbmError(f"budget allocation: {exc}") from exc
-    _save(abm, STATE, {"at": now.isoformat(), "split": allocation.budgets(),
+    abm.app_store.save_state(STATE, {"at": now.isoformat(), "split": allocation.budgets(),
                        "reasons": {a.name: a.reason for a in allocation.arms}})  # fmt: skip
     abm.app_store.record("budget.allocate", "paid", "ok", split=allocation.budgets())
     return allocation

@@ -327,15 +327,27 @@ def _enabled(c: Candidate, enabled: set[str]) -> Verdict:
     return Verdict("channel_enabled", "pass", f"channel {c.channel} is enabled")
 
 
+def do_not_contact(g: GuardrailSettings, email: str = "", domain: str = "",
+                   account_id: str = "") -> str | None:  # fmt: skip
+    """The entry of `guardrails.do_not_contact` (an address, an @domain or an account ID) that
+    covers this person or account, or None."""
+    listed = {x.strip().lower() for x in g.do_not_contact}
+    email = email.lower()
+    keys = (email, f"@{email.rpartition('@')[2]}" if email else "",
+            f"@{domain.lower()}" if domain else "", account_id.lower())  # fmt: skip
+    return next((x for x in keys if x and x in listed), None)
+
+
+def needs_consent(country: str | None, g: GuardrailSettings) -> bool:
+    """Whether opt-in rules (`require_consent_regions`) apply where the person is."""
+    return region_of(country) in {r.upper() for r in g.require_consent_regions}
+
+
 def _contact_rules(c: Candidate, g: GuardrailSettings) -> list[Verdict]:
     out: list[Verdict] = []
-    listed = {x.strip().lower() for x in g.do_not_contact}
-    email = c.email.lower()
-    hit = [x for x in (email, f"@{email.rpartition('@')[2]}" if email else "",
-                       f"@{c.domain.lower()}" if c.domain else "", c.account_id.lower())
-           if x and x in listed]  # fmt: skip
+    hit = do_not_contact(g, c.email, c.domain, c.account_id)
     out.append(
-        Verdict("do_not_contact", "block", f"{hit[0]} is on the do-not-contact list")
+        Verdict("do_not_contact", "block", f"{hit} is on the do-not-contact list")
         if hit
         else Verdict("do_not_contact", "pass", "not on the do-not-contact list")
     )
@@ -355,8 +367,7 @@ def _contact_rules(c: Candidate, g: GuardrailSettings) -> list[Verdict]:
     else:
         out.append(Verdict("unsubscribe", "pass", "has not opted out"))
     region = region_of(c.country)
-    needs = {r.upper() for r in g.require_consent_regions}
-    if region in needs and c.consent is not True:
+    if needs_consent(c.country, g) and c.consent is not True:
         out.append(Verdict("consent", "block", f"{region} needs recorded consent "
                            f"({g.consent_attribute}) and there is none"))  # fmt: skip
     else:

@@ -22,7 +22,7 @@ from abmkit.config.settings import AgentSettings, Settings
 from abmkit.decide.agent import Proposal, judge
 from abmkit.decide.guardrails import COMMITTED, Candidate, Ledger, move
 from abmkit.errors import AbmError, GuardrailError
-from abmkit.store.db import AppStore, _actor
+from abmkit.store.db import AppStore, _actor, utcnow
 from abmkit.store.models import Action, AgentState
 
 LEDGER_LOCK = "ledger"
@@ -35,10 +35,6 @@ EDITABLE = {"email": ("subject", "text", "to_name"), "sequence": ("row",),
             "meta_audience": ("rows",), "crm_update": ("row",)}  # fmt: skip
 """What a reviewer may change in each channel's payload (recipients and costs are not
 editable: they were checked by the guardrails)."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def candidate_of(a: Action) -> Candidate:
@@ -103,12 +99,7 @@ def to_row(p: Proposal, run_id: str, now: dt.datetime) -> Action:
 
 def get(store: AppStore, action_id: str) -> Action:
     with Session(store.engine, expire_on_commit=False) as session:
-        found = session.get(Action, action_id)
-        if found is None:
-            found = session.scalars(select(Action).where(Action.id.startswith(action_id))).first()
-        if found is None:
-            raise AbmError(f"no action {action_id!r}; `abm actions list` shows them")
-        return found
+        return _find(session, action_id)
 
 
 def listing(store: AppStore, *, status: str | None = "pending_approval", play: str | None = None,
@@ -223,12 +214,18 @@ def _only_fewer(a: Action, rows: list) -> None:
         raise AbmError(f"{a.id}: an edit may remove audience rows, not add them ({len(extra)} new)")
 
 
-def _waiting(session: Session, action_id: str) -> Action:
+def _find(session: Session, action_id: str) -> Action:
+    """An action by its ID or the first characters of it."""
     a = session.get(Action, action_id)
     if a is None:
         a = session.scalars(select(Action).where(Action.id.startswith(action_id))).first()
     if a is None:
         raise AbmError(f"no action {action_id!r}; `abm actions list` shows them")
+    return a
+
+
+def _waiting(session: Session, action_id: str) -> Action:
+    a = _find(session, action_id)
     if a.status != "pending_approval":
         raise AbmError(f"{a.id} is {a.status}, not waiting for approval")
     return a

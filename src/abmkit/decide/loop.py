@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -39,8 +39,9 @@ from abmkit.decide.agent import (
     evaluate,
     propose,
 )  # fmt: skip
-from abmkit.decide.guardrails import AUDIENCES, region_of
-from abmkit.store.models import Action, AgentState
+from abmkit.decide.allocation import cycle
+from abmkit.decide.guardrails import AUDIENCES, do_not_contact, needs_consent
+from abmkit.store.models import Action
 
 SEEN_LOADS = "seen_loads"
 LEARNED = "learned_rates"
@@ -72,7 +73,7 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     settings = abm.settings
     report = PassReport(run_id="run_" + uuid.uuid4().hex[:12], now=now, dry_run=dry_run)
     agent_settings = _learned(abm, report, now)
-    seen = _state(abm, SEEN_LOADS).get("loads", [])
+    seen = abm.app_store.state(SEEN_LOADS).get("loads", [])
     new_loads, signals = observe_signals(abm, seen, now)
     accounts = observe.accounts(abm.warehouse)
     report.goals = goals.progress(abm.warehouse, settings.goals, now)
@@ -98,8 +99,8 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     if dry_run:
         return report
     inbox.commit(abm.app_store, decided, report.run_id, now, settings, agent_settings)
-    _save(abm, SEEN_LOADS, {"loads": sorted(set(seen) | set(new_loads))})
-    _save(abm, LAST_PASS, {"at": now.isoformat(), "run_id": report.run_id})
+    abm.app_store.save_state(SEEN_LOADS, {"loads": sorted(set(seen) | set(new_loads))})
+    abm.app_store.save_state(LAST_PASS, {"at": now.isoformat(), "run_id": report.run_id})
     abm.app_store.record("agent.run", report.run_id, "ok", signals=report.signals,
                          matches=report.matches, **report.by_status)  # fmt: skip
     return report
@@ -113,7 +114,7 @@ def observe_signals(abm: Abm, seen: list[str], now: dt.datetime) -> tuple[list[s
     ok = loads.filter(loads.outcome == "ok").select("load_id").to_pyarrow()
     read = set(seen)
     new = [x for x in ok.column(0).to_pylist() if x not in read]
-    last = _state(abm, LAST_PASS).get("at")
+    last = abm.app_store.state(LAST_PASS).get("at")
     since_scored = dt.datetime.fromisoformat(last) if last else now - dt.timedelta(days=7)
     found = observe.signals(wh, abm.settings, new, since_scored, now)
     if not seen:  # the first pass: today's committee is the baseline, not news
@@ -258,14 +259,9 @@ def may_upload(person: Person, g: GuardrailSettings) -> bool:
     """Whether a person's (hashed) address may go to an ad platform: they have one, have not
     opted out, are not on the do-not-contact list, and where opt-in rules apply (EU, UK…) have
     consented — matching an address for ads is processing it, like an e-mail."""
-    email = person.email.lower()
-    if not email or person.opted_out:
+    if not person.email or person.opted_out or do_not_contact(g, person.email):
         return False
-    listed = {x.strip().lower() for x in g.do_not_contact}
-    if email in listed or "@" + email.rpartition("@")[2] in listed:
-        return False
-    needs = {r.upper() for r in g.require_consent_regions}
-    return region_of(person.country) not in needs or person.consent is True
+    return not needs_consent(person.country, g) or person.consent is True
 
 
 def _audience(p: Proposal, people: list[Person], guardrails: GuardrailSettings) -> dict:
@@ -314,7 +310,7 @@ def learn(abm: Abm, now: dt.datetime) -> dict[str, float]:
 def _learned(abm: Abm, report: PassReport, now: dt.datetime) -> AgentSettings:
     """The agent's settings for this pass: the learned meeting rates, and the least value per
     dollar from the workspace's history when the settings leave it empty."""
-    rates = _state(abm, LEARNED).get("rates", {})
+    rates = abm.app_store.state(LEARNED).get("rates", {})
     report.learned = rates
     agent = observe.value_settings(abm.warehouse, abm.settings, now)
     report.value_ratio = agent.min_value_ratio
@@ -324,24 +320,8 @@ def _learned(abm: Abm, report: PassReport, now: dt.datetime) -> AgentSettings:
 def learn_and_save(abm: Abm, now: dt.datetime) -> dict[str, float]:
     rates = learn(abm, now)
     if rates:
-        _save(abm, LEARNED, {"rates": rates, "at": now.isoformat()})
+        abm.app_store.save_state(LEARNED, {"rates": rates, "at": now.isoformat()})
     return rates
-
-
-# -- state -------------------------------------------------------------------------------------
-def _state(abm: Abm, name: str) -> dict:
-    with Session(abm.app_store.engine) as session:
-        row = session.get(AgentState, name)
-        return dict(row.value) if row else {}
-
-
-def _save(abm: Abm, name: str, value: dict) -> None:
-    with Session(abm.app_store.engine) as session, session.begin():
-        row = session.get(AgentState, name)
-        if row is None:
-            session.add(AgentState(name=name, value=value, updated_at=inbox.utcnow()))
-        else:
-            row.value, row.updated_at = value, inbox.utcnow()
 
 
 def watch(abm: Abm, *, interval_s: float, passes: int | None = None,
@@ -355,13 +335,8 @@ def watch(abm: Abm, *, interval_s: float, passes: int | None = None,
         if last_learn is None or now - last_learn > dt.timedelta(days=1):
             learn_and_save(abm, now)
             last_learn = now
-        from abmkit.decide.allocation import cycle
-
         cycle(abm, now)  # the paid budget's split, when budget.cadence_hours have passed
         on_pass(run_pass(abm, now=now))
         done += 1
         if passes is None or done < passes:
             time.sleep(interval_s)
-
-
-__all__ = ["PassReport", "learn", "run_pass", "watch", "replace", "Signal"]

@@ -47,27 +47,34 @@ def pipeline_per_dollar(wh: Warehouse, now: dt.datetime, days: int = 365) -> flo
     created ÷ what was spent (campaigns' actual costs, else the touches' costs); None without
     both."""
     since = (now - dt.timedelta(days=days)).date()
-    o = wh.table("opportunities")
-    pipeline = wh.scalar(o.filter((o.created_at >= since) & (o.created_at <= now.date()))
-                         .amount.sum())  # fmt: skip
-    c = wh.table("campaigns")
-    spent = wh.scalar(c.filter(c.start_date >= since).actual_cost.sum())
-    if not spent:
-        t = wh.table("touches")
-        spent = wh.scalar(t.filter(t.ts >= since).cost.sum())
+    pipeline = wh.scalar(_created(wh, since, now).amount.sum())
+    spent = _spent(wh, since)
     if not pipeline or not spent:
         return None
-    return float(pipeline) / float(spent)
+    return float(pipeline) / spent
 
 
 def cost_per_opportunity(wh: Warehouse, now: dt.datetime, days: int = 365) -> float | None:
     """What one opportunity cost the program over the last `days`: spend ÷ opportunities."""
     since = (now - dt.timedelta(days=days)).date()
+    count = wh.scalar(_created(wh, since, now).count())
+    spent = _spent(wh, since)
+    return spent / float(count) if spent and count else None
+
+
+def _created(wh: Warehouse, since: dt.date, now: dt.datetime) -> ir.Table:
     o = wh.table("opportunities")
-    count = wh.scalar(o.filter((o.created_at >= since) & (o.created_at <= now.date())).count())
+    return o.filter((o.created_at >= since) & (o.created_at <= now.date()))
+
+
+def _spent(wh: Warehouse, since: dt.date) -> float:
+    """What the program spent since `since`: the campaigns' actual costs, else the touches'."""
     c = wh.table("campaigns")
     spent = wh.scalar(c.filter(c.start_date >= since).actual_cost.sum())
-    return float(spent) / float(count) if spent and count else None
+    if not spent:
+        t = wh.table("touches")
+        spent = wh.scalar(t.filter(t.ts >= since).cost.sum())
+    return float(spent or 0.0)
 
 
 def value_settings(wh: Warehouse, settings: Settings, now: dt.datetime) -> AgentSettings:
@@ -155,12 +162,12 @@ def signals(wh: Warehouse, settings: Settings, loads: list[str], scored_since: d
     return found
 
 
-def _loaded_after(t: ir.Table, loads: list[str]) -> ir.Table:
+def _in_loads(t: ir.Table, loads: list[str]) -> ir.Table:
     return t.filter(t.load_id.isin(loads))
 
 
 def _visits(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]:
-    t = _loaded_after(wh.table("touches"), loads)
+    t = _in_loads(wh.table("touches"), loads)
     pages = key_pages(settings)
     if not pages:
         return []
@@ -177,7 +184,7 @@ def _visits(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]
 
 
 def _surges(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]:
-    t = _loaded_after(wh.table("intent"), loads)
+    t = _in_loads(wh.table("intent"), loads)
     t = t.filter(t.account_id.notnull() & (t.score >= settings.thresholds.surge_score))
     relevant = [x.lower() for x in settings.intent.relevant_topics]
     if relevant:
@@ -229,7 +236,7 @@ def _stalled(wh: Warehouse, now: dt.datetime) -> list[Signal]:
 
 
 def _new_members(wh: Warehouse, loads: list[str]) -> list[Signal]:
-    c = _loaded_after(wh.table("contacts"), loads)
+    c = _in_loads(wh.table("contacts"), loads)
     c = c.filter(c.account_id.notnull() & c.persona.notnull())
     rows = c.select("contact_id", "account_id", "persona", "loaded_at").to_pyarrow().to_pylist()
     return [Signal("new_committee_member", r["account_id"], r["loaded_at"],

@@ -50,6 +50,7 @@ from abmkit.decide.agent import (
     evaluate,
     propose,
 )  # fmt: skip
+from abmkit.decide.allocation import arm_name
 from abmkit.decide.budget import Arm, allocate
 from abmkit.decide.guardrails import (
     AUDIENCES,
@@ -64,16 +65,13 @@ from abmkit.decide.plays import Play, library
 from abmkit.errors import GuardrailError
 from abmkit.simulate import MarketConfig, MarketEnv
 from abmkit.simulate.pipeline import AMOUNT_MEDIAN, AMOUNT_SIGMA
+from abmkit.simulate.touches import CPM
 from abmkit.warehouse.engine import Warehouse
 
 Policy = Literal["agent", "rules", "static"]
 TICK = dt.timedelta(minutes=15)
 AD_CHANNEL = {"linkedin_audience": "linkedin", "google_audience": "display",
               "meta_audience": "meta"}  # fmt: skip
-ARM_NAME = {"linkedin_audience": "linkedin", "google_audience": "google",
-            "meta_audience": "meta"}  # fmt: skip
-CPM = {"linkedin": 35.0, "display": 4.0, "meta": 12.0}
-"""Dollars per thousand impressions (the simulator's history uses the same)."""
 INTERNAL = ("owner_alert", "slack", "webhook", "crm_update")
 """Actions that reach our own team or systems, not the account: not a touch."""
 AD_WEEK_COST = {"linkedin_audience": 8.0, "google_audience": 4.0, "meta_audience": 3.0}
@@ -217,7 +215,7 @@ class Rehearsal:
         self.clock = self.start
         paid = sum(market.settings.guardrails.channel_daily_budget.get(c, 0.0)
                    for c in AD_CHANNEL)  # fmt: skip
-        arms = [f"{ARM_NAME[c]}-t{t}" for c in AD_CHANNEL for t in (1, 2, 3)]
+        arms = [arm_name(c, t) for c in AD_CHANNEL for t in (1, 2, 3)]
         self.split: dict[str, float] = {arm: paid / len(arms) for arm in arms}
         self.remaining: dict[str, float] = dict(self.split)
         self.arm_spend: dict[str, list[tuple[dt.datetime, float]]] = defaultdict(list)
@@ -332,7 +330,7 @@ class Rehearsal:
     def _retarget(self, p: Proposal, now: dt.datetime) -> None:
         """A play put the account in an audience: the platform serves it from the campaign's
         budget left for the day (its arm), if any."""
-        arm = f"{ARM_NAME[p.candidate.channel]}-t{p.match.account.tier}"
+        arm = arm_name(p.candidate.channel, p.match.account.tier)
         at, ref = p.payload.get("signal_at"), p.payload.get("signal_ref", "")
         first = (at, ref) if at is not None else None
         self._buy(arm, [(p.match.account, f"retarget:{p.key}", first)], now)

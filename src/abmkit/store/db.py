@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from abmkit.errors import AbmError, EngineError
-from abmkit.store.models import AuditEvent, ModelVersion
+from abmkit.store.models import AgentState, AuditEvent, ModelVersion
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,6 +28,11 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def utcnow() -> dt.datetime:
+    """Now in UTC without a time zone, as the application store keeps times."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 class AppStore:
     """The application store of one workspace."""
 
@@ -36,9 +41,13 @@ class AppStore:
 
     def record(self, action: str, target: str, outcome: str, **detail: Any) -> None:
         """Append one audit event (never updated, never deleted)."""
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         event = AuditEvent(
-            at=now, actor=_actor(), action=action, target=target, outcome=outcome, detail=detail
+            at=utcnow(),
+            actor=_actor(),
+            action=action,
+            target=target,
+            outcome=outcome,
+            detail=detail,
         )
         with Session(self.engine) as session, session.begin():
             session.add(event)
@@ -49,6 +58,21 @@ class AppStore:
             query = query.where(AuditEvent.action == action)
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(query))
+
+    # -- the agent's state -------------------------------------------------------------------
+    def state(self, name: str) -> dict:
+        """A named value the agent keeps between passes ({} when none was saved)."""
+        with Session(self.engine) as session:
+            row = session.get(AgentState, name)
+            return dict(row.value) if row else {}
+
+    def save_state(self, name: str, value: dict) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(AgentState, name)
+            if row is None:
+                session.add(AgentState(name=name, value=value, updated_at=utcnow()))
+            else:
+                row.value, row.updated_at = value, utcnow()
 
     # -- the model registry ----------------------------------------------------------------
     def add_model(self, model: ModelVersion) -> None:
