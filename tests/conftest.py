@@ -226,3 +226,19 @@ def ok(result):
     assert not isinstance(result, InputError), f"load rejected: {result}"
     assert result.outcome == "ok"
     return result
+
+
+def scored_workspace(root: Path, accounts: int = 400) -> Path:
+    """A workspace under `root` with `accounts` plain accounts ingested and scored (with 400:
+    20 in Tier 1, 300 in Tier 2, 80 in Tier 3)."""
+    from abmkit.config.workspace import init_workspace
+
+    ws = root / "ws"
+    init_workspace(ws)
+    rows = [[f"A{i:04d}", f"Company {i}", f"company{i}.example", "Technology", 100 + 10 * i,
+             "United States"] for i in range(accounts)]  # fmt: skip
+    header = ["account_id", "name", "domain", "industry", "employees", "country"]
+    with Abm.open(ws) as abm:
+        ok(abm.ingest("accounts", [write_csv(root / "accounts.csv", header, rows)])[0])
+        abm.score()
+    return ws

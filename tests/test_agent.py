@@ -86,7 +86,7 @@ def demo(tmp_path_factory) -> DemoSummary:
     workspace file pins the value bar (VALUE_BAR) for what follows."""
     pinned = {"agent": {"min_value_ratio": VALUE_BAR}}
     summary = run_demo(tmp_path_factory.mktemp("agent") / "ws", accounts=ACCOUNTS, months=MONTHS,
-                       seed=SEED, overrides=pinned)  # fmt: skip
+                       seed=SEED, replay_weeks=0, write_report=False, overrides=pinned)  # fmt: skip
     assert summary.agent is not None and summary.agent.now == PASS_AT
     config = summary.workspace / "abmkit.yaml"
     text, found = re.subn(r"(?m)^(  min_value_ratio:).*$", rf"\1 {VALUE_BAR}",

@@ -23,7 +23,7 @@ TOUCH_HEADER = ["timestamp", "email", "domain", "kind", "url"]
 def demo_ws(tmp_path_factory) -> Path:
     """A simulated market of 400 accounts, loaded and fully scored by `abm demo`."""
     ws = tmp_path_factory.mktemp("incremental") / "ws"
-    run_demo(ws, accounts=400, months=6, seed=5)
+    run_demo(ws, accounts=400, months=6, seed=5, replay_weeks=0, write_report=False)
     return ws
 
 

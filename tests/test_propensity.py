@@ -57,7 +57,7 @@ def _features(abm: Abm) -> pd.DataFrame:
 def simulated(tmp_path_factory):
     """A simulated market of 2,500 accounts and 12 months, loaded through `abm demo`."""
     ws = tmp_path_factory.mktemp("propensity") / "ws"
-    run_demo(ws, accounts=2500, months=12, seed=11)
+    run_demo(ws, accounts=2500, months=12, seed=11, replay_weeks=0, write_report=False)
     with Abm.open(ws) as abm:
         yield abm
 

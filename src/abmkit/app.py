@@ -18,7 +18,7 @@ from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, me
 from abmkit.resolve.relink import RelinkCount, relink_all
 from abmkit.score.outcomes import pipeline_per_account, win_rates
 from abmkit.score.propensity import TrainResult, train
-from abmkit.score.refresh import RefreshResult, refresh
+from abmkit.score.refresh import RefreshResult, latest_data_time, refresh
 from abmkit.score.views import AccountView, account_view, list_accounts
 from abmkit.status import Status, workspace_status
 from abmkit.store import AppStore, open_app_store
@@ -90,6 +90,19 @@ class Abm:
                               updated=result.changed.updated,
                               tier_changes=result.tier_changes)  # fmt: skip
         return result
+
+    def replay(self, weeks: int,
+               progress: Callable[[str, float], None] | None = None) -> RefreshResult:  # fmt: skip
+        """Score as of each of the `weeks` weeks before the latest data, oldest first, then as
+        of the latest data: the stage and tier history weekly refreshes would have recorded,
+        for a workspace whose data arrived all at once (the funnel report reads it)."""
+        latest = latest_data_time(self.warehouse)
+        if latest is not None:
+            for n in range(weeks, 0, -1):
+                if progress is not None:
+                    progress(f"replaying week -{n}", (weeks - n) / (weeks + 1))
+                self.score(latest - dt.timedelta(weeks=n))
+        return self.score()
 
     def _identity_changed_at(self) -> dt.datetime | None:
         """When a relink last changed a link (merges are read from the warehouse itself)."""

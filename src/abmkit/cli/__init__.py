@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from datetime import datetime
@@ -10,7 +9,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import pyarrow.csv as pacsv
 import typer
 from rich.console import Console
@@ -19,6 +17,8 @@ from rich.markup import escape
 from abmkit.cli import render
 from abmkit.cli.agent import actions_app, agent_app, crm_app
 from abmkit.cli.common import SetOpt, WorkspaceOpt, open_app, overrides
+from abmkit.cli.measure import holdout_app, lift_command
+from abmkit.cli.report import attribution_command, report_command
 from abmkit.config.workspace import init_workspace
 from abmkit.errors import AbmError, InputError
 
@@ -44,6 +44,10 @@ app.add_typer(plays_app, name="plays")
 app.add_typer(agent_app, name="agent")
 app.add_typer(actions_app, name="actions")
 app.add_typer(crm_app, name="crm")
+app.command("report")(report_command)
+app.command("attribution")(attribution_command)
+app.add_typer(holdout_app, name="holdout")
+app.command("lift")(lift_command)
 console = Console()
 err = Console(stderr=True)
 
@@ -111,12 +115,22 @@ def score(
         "--incremental", help="Re-score only the accounts touched by data loaded since the last "
         "refresh (falls back to a full refresh when settings, the model or identity links "
         "changed).")] = False,
+    replay_weeks: Annotated[int, typer.Option(
+        "--replay-weeks", min=0, help="First score as of each of this many weeks before the "
+        "latest data (oldest first), recording the stage history weekly refreshes would have: "
+        "for data that arrived all at once.")] = 0,
     workspace: WorkspaceOpt = Path("."),
     set_: SetOpt = None,
 ) -> None:  # fmt: skip
     """Refresh fit, intent, engagement, stages, priority and tiers of every account."""
+    if replay_weeks and (as_of or incremental):
+        raise AbmError("--replay-weeks scores up to the latest data: leave out --as-of and "
+                       "--incremental")  # fmt: skip
     with open_app(workspace, set_) as abm:
-        result = abm.score(as_of, incremental=incremental)
+        if replay_weeks:
+            result = abm.replay(replay_weeks)
+        else:
+            result = abm.score(as_of, incremental=incremental)
         render.score_summary(console, result, abm.accounts(limit=None))
 
 
@@ -374,57 +388,6 @@ def simulate(
     with render.stage_progress(console) as progress:
         manifest = simulate_market(cfg, out, progress=progress)
     render.manifest(console, manifest)
-
-
-class AttributionModel(StrEnum):
-    first = "first"
-    last = "last"
-    linear = "linear"
-    u_shaped = "u_shaped"
-    w_shaped = "w_shaped"
-    markov = "markov"
-
-
-class OutFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-@app.command()
-def attribution(
-    paths: Annotated[Path | None, typer.Option("--paths", help="An aggregated-path file "
-                                               "(path;total_conversions;total_conversion_value;"
-                                               "total_null, channels joined by ' > '); no "
-                                               "workspace needed.")] = None,
-    model: Annotated[list[AttributionModel] | None, typer.Option(
-        help="Model(s): first, last, linear, u_shaped, w_shaped, markov (repeatable; "
-        "default all).")] = None,
-    fmt: Annotated[OutFormat, typer.Option("--format", help="table, csv or json.")]
-    = OutFormat.table,
-) -> None:  # fmt: skip
-    """Credit for conversions and their value per channel, by each model (account-level
-    attribution over a workspace's journeys comes with the measurement release)."""
-    from abmkit.measure.attribution import MODELS, attribute, read_paths
-
-    if paths is None:
-        raise AbmError("give --paths FILE (attribution over a workspace's journeys is not "
-                       "there yet)")  # fmt: skip
-    journeys = read_paths(paths)
-    chosen = [m.value for m in model] if model else list(MODELS)
-    rows = [{"model": name, **row} for name in chosen
-            for row in attribute(journeys, name).rows()]  # fmt: skip
-    if fmt == OutFormat.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    if fmt == OutFormat.csv:
-        buffer = io.BytesIO()
-        pacsv.write_csv(pa.Table.from_pylist(rows), buffer)
-        sys.stdout.write(buffer.getvalue().decode("utf-8"))
-        return
-    shown = [{k: round(v, 4 if k == "removal_effect" else 2) if isinstance(v, float) else v
-              for k, v in row.items()} for row in rows]  # fmt: skip
-    render.arrow_table(console, pa.Table.from_pylist(shown), f"Attribution of {paths.name}")
 
 
 def main() -> None:

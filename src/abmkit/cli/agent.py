@@ -275,8 +275,9 @@ def _verdicts(console: Console, verdicts: list[dict]) -> None:
 def pass_report(console: Console, r, brief: bool = False) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(r.by_status.items())) or "no actions"
     mode = " (dry run: nothing stored)" if r.dry_run else ""
+    held = f"; {r.held_out} held out (randomized holdout)" if r.held_out else ""
     console.print(f"[bold]{r.run_id}[/] at {r.now:%Y-%m-%d %H:%M} UTC{mode}: {r.signals} "
-                  f"signals, {r.matches} play matches → {counts}")  # fmt: skip
+                  f"signals, {r.matches} play matches → {counts}{held}")  # fmt: skip
     if brief:
         return
     for g in r.goals:

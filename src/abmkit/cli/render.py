@@ -161,6 +161,9 @@ def demo_summary(console: Console, s) -> None:
             console.print(f"   Tier {tier} top: {names or '—'}")
     if s.agent:
         agent_summary(console, s.agent)
+    if s.report_path:
+        console.print(f"6. Report: {s.report_path} — open it in a browser (it needs no network); "
+                      f"the same numbers with `abm report -w {s.workspace}`.")  # fmt: skip
     took = " · ".join(f"{k} {v:.1f}s" for k, v in s.seconds.items())
     console.print(f"Took {took}. Workspace: {s.workspace} — try `abm status -w {s.workspace}`.")
 

@@ -411,6 +411,64 @@ class AgentSettings(Section):
     )
 
 
+class AttributionSettings(Section):
+    """Account-level attribution: which touches of an account get credit for its opportunity."""
+
+    lookback_days: int = Field(
+        90, ge=1, description="Touches at most this many days before the opportunity was "
+        "created count toward it."
+    )  # fmt: skip
+    half_life_days: float = Field(
+        7.0, gt=0, description="time_decay: a touch this many days older gets half the credit."
+    )
+    level: Literal["channel", "campaign"] = Field(
+        "channel", description="What gets the credit: the touch's channel or its campaign."
+    )
+    touches: Literal["engaged", "all"] = Field(
+        "engaged", description="Which touches take part: `engaged` — the kinds that earn "
+        "engagement minutes (an ad shown or an e-mail sent is not the account engaging) — or "
+        "`all`."
+    )  # fmt: skip
+    max_exact_shapley: int = Field(
+        15, ge=1, le=20, description="Shapley values are exact up to this many channels and "
+        "estimated from sampled orderings beyond."
+    )  # fmt: skip
+
+
+class HoldoutSettings(Section):
+    """Randomized holdouts: a stable share of target accounts the plays leave alone, so lift is
+    measured against accounts that were never treated."""
+
+    share: float = Field(
+        0.1, ge=0, le=0.5, description="Share of each scope's target accounts held out (0: none)."
+    )
+    by: Literal["tier", "play"] = Field(
+        "tier", description="Hold accounts out per tier (of every play) or per play."
+    )
+    salt: str = Field(
+        "abmkit", description="Mixed into the hash that assigns accounts; assignments are "
+        "recorded, so changing it (or the share) never reassigns anyone silently."
+    )  # fmt: skip
+    min_accounts: int = Field(
+        30, ge=1, description="Fewer accounts than this in either group: the lift is reported "
+        "as too small a sample to judge."
+    )  # fmt: skip
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Confidence level of the lift intervals."
+    )
+
+
+class MeasureSettings(Section):
+    """Reports, attribution and holdouts."""
+
+    attribution: AttributionSettings = Field(
+        default_factory=AttributionSettings, description="Account-level attribution."
+    )
+    holdout: HoldoutSettings = Field(
+        default_factory=HoldoutSettings, description="Randomized holdout accounts."
+    )
+
+
 class Settings(Section):
     """Everything a workspace can be told. Written to `abmkit.yaml` by `abm init`."""
 
@@ -473,4 +531,7 @@ class Settings(Section):
     )
     executor: ExecutorSettings = Field(
         default_factory=ExecutorSettings, description="Retries and leases of the outbox."
+    )
+    measure: MeasureSettings = Field(
+        default_factory=MeasureSettings, description="Reports, attribution and holdouts."
     )

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from abmkit.config.settings import AgentSettings, GuardrailSettings
 from abmkit.decide.guardrails import AUDIENCES, PERSONAL, Candidate, Ledger, Verdict, check, settle
 from abmkit.decide.plays import Play, delay
+from abmkit.measure.holdout import scopes_of
 
 DEFAULT_VALUE_RATIO = 1.5
 """The least value per dollar when neither the settings nor the workspace's history give one."""
@@ -168,6 +169,17 @@ def evaluate(signals: Iterable[Signal], plays: Iterable[Play],
                 if here is None or signal.strength > here.signal.strength:
                     best[(play.name, account.account_id)] = Match(play, signal, account)
     return list(best.values())
+
+
+def held_back(matches: list[Match],
+              held: Container[tuple[str, str]]) -> tuple[list[Match], int]:  # fmt: skip
+    """The matches whose account is not held out of the play — neither in its tier's holdout
+    nor in the play's (`held`: (scope, account_id) pairs, `abmkit.measure.holdout`) — and how
+    many were dropped: a holdout account is measured, never treated."""
+    kept = [m for m in matches
+            if not any((s, m.account.account_id) in held
+                       for s in scopes_of(m.play.name, m.account.tier))]  # fmt: skip
+    return kept, len(matches) - len(kept)
 
 
 # -- decide ------------------------------------------------------------------------------------

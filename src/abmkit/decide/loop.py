@@ -37,10 +37,12 @@ from abmkit.decide.agent import (
     calibrated,
     decide,
     evaluate,
+    held_back,
     propose,
 )  # fmt: skip
 from abmkit.decide.allocation import cycle
 from abmkit.decide.guardrails import AUDIENCES, do_not_contact, needs_consent
+from abmkit.measure import holdout
 from abmkit.store.models import Action
 
 SEEN_LOADS = "seen_loads"
@@ -57,6 +59,9 @@ class PassReport:
     signals: int = 0
     """Signals recent enough for some play's trigger."""
     matches: int = 0
+    held_out: int = 0
+    """Play matches dropped because the account is held out of the play (its tier's or the
+    play's randomized holdout)."""
     actions: list[Proposal] = field(default_factory=list)
     goals: list[goals.Progress] = field(default_factory=list)
     learned: dict[str, float] = field(default_factory=dict)
@@ -72,6 +77,7 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     now = now or inbox.utcnow()
     settings = abm.settings
     report = PassReport(run_id="run_" + uuid.uuid4().hex[:12], now=now, dry_run=dry_run)
+    held = holdouts(abm, now, dry_run)
     agent_settings = _learned(abm, report, now)
     seen = abm.app_store.state(SEEN_LOADS).get("loads", [])
     new_loads, signals = observe_signals(abm, seen, now)
@@ -80,7 +86,7 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     accounts = goals.boost(accounts, report.goals, abm.warehouse, settings.goals)
     people = observe.people(abm.warehouse, settings)
     plays = [play for play, _ in abm.plays().values()]
-    matches = evaluate(signals, plays, accounts, now)
+    matches, report.held_out = held_back(evaluate(signals, plays, accounts, now), held)
     window = dt.timedelta(hours=max((p.trigger.within_hours for p in plays), default=0))
     report.signals = sum(1 for s in signals if now - window <= s.at <= now)
     report.matches = len(matches)
@@ -102,8 +108,16 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     abm.app_store.save_state(SEEN_LOADS, {"loads": sorted(set(seen) | set(new_loads))})
     abm.app_store.save_state(LAST_PASS, {"at": now.isoformat(), "run_id": report.run_id})
     abm.app_store.record("agent.run", report.run_id, "ok", signals=report.signals,
-                         matches=report.matches, **report.by_status)  # fmt: skip
+                         matches=report.matches, held_out=report.held_out,
+                         **report.by_status)  # fmt: skip
     return report
+
+
+def holdouts(abm: Abm, now: dt.datetime, dry_run: bool) -> set[tuple[str, str]]:
+    """Record the holdout group of every target account not assigned yet (a dry run only draws
+    them, writing nothing) and return each held-out (scope, account_id)."""
+    new = holdout.plan(abm, now) if dry_run else holdout.assign(abm, now)
+    return holdout.held_out(abm, new)
 
 
 def observe_signals(abm: Abm, seen: list[str], now: dt.datetime) -> tuple[list[str], list[Signal]]:

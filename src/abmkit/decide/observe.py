@@ -48,7 +48,7 @@ def pipeline_per_dollar(wh: Warehouse, now: dt.datetime, days: int = 365) -> flo
     both."""
     since = (now - dt.timedelta(days=days)).date()
     pipeline = wh.scalar(_created(wh, since, now).amount.sum())
-    spent = _spent(wh, since)
+    spent = program_spend(wh, since)
     if not pipeline or not spent:
         return None
     return float(pipeline) / spent
@@ -58,7 +58,7 @@ def cost_per_opportunity(wh: Warehouse, now: dt.datetime, days: int = 365) -> fl
     """What one opportunity cost the program over the last `days`: spend ÷ opportunities."""
     since = (now - dt.timedelta(days=days)).date()
     count = wh.scalar(_created(wh, since, now).count())
-    spent = _spent(wh, since)
+    spent = program_spend(wh, since)
     return spent / float(count) if spent and count else None
 
 
@@ -67,13 +67,20 @@ def _created(wh: Warehouse, since: dt.date, now: dt.datetime) -> ir.Table:
     return o.filter((o.created_at >= since) & (o.created_at <= now.date()))
 
 
-def _spent(wh: Warehouse, since: dt.date) -> float:
-    """What the program spent since `since`: the campaigns' actual costs, else the touches'."""
+def program_spend(wh: Warehouse, since: dt.date, until: dt.date | None = None) -> float:
+    """What the program spent from `since` (to `until`, inclusive, when given): the actual
+    costs of the campaigns that started then, else the touches' costs."""
     c = wh.table("campaigns")
-    spent = wh.scalar(c.filter(c.start_date >= since).actual_cost.sum())
+    started = c.start_date >= since
+    if until is not None:
+        started &= c.start_date <= until
+    spent = wh.scalar(c.filter(started).actual_cost.sum())
     if not spent:
         t = wh.table("touches")
-        spent = wh.scalar(t.filter(t.ts >= since).cost.sum())
+        when = t.ts >= since
+        if until is not None:
+            when &= t.ts < until + dt.timedelta(days=1)
+        spent = wh.scalar(t.filter(when).cost.sum())
     return float(spent or 0.0)
 
 

@@ -34,7 +34,7 @@ def committee_reasons(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Ta
     known = c.group_by(["account_id", "persona"]).agg(known=c.count())
     days = cfg.engaged_days
     t = recent_touches(wh, settings, as_of, days)
-    t = t.filter(t._persona.isin(required) & _earns_minutes(t.kind, settings))
+    t = t.filter(t._persona.isin(required) & earns_minutes(t.kind, settings))
     engaged = t.group_by(["account_id", t._persona.name("persona")]).agg(
         engaged=t._who.nunique(), last=t.ts.max()
     )
@@ -57,7 +57,7 @@ def committee_reasons(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Ta
                     points=pts.round(1), reason=reason)  # fmt: skip
 
 
-def _earns_minutes(kind: ir.StringValue, settings: Settings) -> ir.BooleanValue:
+def earns_minutes(kind: ir.StringValue, settings: Settings) -> ir.BooleanValue:
     """Whether a touch of this kind earns engagement minutes (outbound kinds do not)."""
     points = settings.engagement.points
     if settings.engagement.default_points > 0:

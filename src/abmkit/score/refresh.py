@@ -127,7 +127,8 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
         t = t.left_join(wh.temp("part", part), "account_id").drop("account_id_right")
     t = t.mutate(**{c: t[c].fill_null(v) for c, v in ZERO.items()},
                  late_stage_open=t.late_stage_open.fill_null(False),
-                 won_before=t.won_before.fill_null(False))  # fmt: skip
+                 won_before=t.won_before.fill_null(False),
+                 won_later=t.won_later.fill_null(False))  # fmt: skip
     t = t.mutate(intent=combined_intent(t.intent_3p, t.intent_1p))
     if model is not None:
         scored = predict(wh, settings, model, as_of)

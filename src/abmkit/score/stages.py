@@ -26,8 +26,9 @@ from abmkit.warehouse.engine import Warehouse
 
 
 def opportunity_status(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
-    """(account_id, open_opportunities, late_stage_open, won_before) as of `as_of`: an opportunity
-    is open when created by then and not closed by then."""
+    """(account_id, open_opportunities, late_stage_open, won_before, won_later) as of `as_of`:
+    an opportunity is open when created by then and not closed by then; won_later: a deal won
+    after `as_of` (the CRM's account type says what an account is now, not then)."""
     o = wh.table("opportunities").filter(ibis._.account_id.notnull())
     day = day_of(as_of)
     created = o.created_at.isnull() | (o.created_at <= day)
@@ -39,6 +40,7 @@ def opportunity_status(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.T
         open_opportunities=ibis.cases((is_open, 1), else_=0).sum(),
         late_stage_open=(is_open & late.fill_null(False)).any(),
         won_before=won.any(),
+        won_later=(o.is_won.fill_null(False) & ~closed_by).any(),
     )
 
 
@@ -59,7 +61,9 @@ def buying_stage(t: ir.Table, settings: Settings) -> ir.StringValue:
 def journey_stage(t: ir.Table, settings: Settings) -> ir.StringValue:
     st = settings.stages
     return ibis.cases(
-        (t.won_before | (t.account_type.lower() == "customer").fill_null(False), "Customer"),
+        # typed Customer in the CRM (today's value) and no first win after as_of: it already was
+        (t.won_before | ((t.account_type.lower() == "customer") & ~t.won_later).fill_null(False),
+         "Customer"),
         (t.open_opportunities > 0, "Opportunity"),
         ((t.engagement_minutes >= st.mqa_minutes)
          | (t.propensity >= st.mqa_propensity).fill_null(False), "MQA"),

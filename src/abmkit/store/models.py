@@ -104,3 +104,18 @@ class AgentState(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class HoldoutAssignment(Base):
+    """One target account's group in one holdout scope (`tier:2`, `play:<name>`), recorded once
+    and never changed, so lift compares the same accounts however the settings move later.
+    `share` and `salt` are the settings the group was drawn with (`abmkit.measure.holdout`)."""
+
+    __tablename__ = "holdout_assignments"
+
+    scope: Mapped[str] = mapped_column(String(120), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    group: Mapped[str] = mapped_column(String(10), index=True)
+    share: Mapped[float] = mapped_column(Float)
+    salt: Mapped[str] = mapped_column(String(200))
+    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
