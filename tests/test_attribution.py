@@ -196,35 +196,20 @@ def test_higher_order_markov_by_hand():
 
 # -- Shapley by hand ---------------------------------------------------------------------------
 def test_shapley_by_hand():
-    # journeys (converted + not): {a} 2, {a, b} 7, {b, c} 4. v(S) = conversions per journey of
-    # the journeys whose channels lie in S: v(a) = 2/2, v(b) = v(c) = 0 (none), v(ab) = 4/9,
-    # v(ac) = 2/2, v(bc) = 3/4, v(abc) = 7/13.
-    # φ_a = 1/3·1 + 1/6·4/9 + 1/6·1 + 1/3·(7/13 − 3/4) = 707/1404
-    # φ_b = 1/6·(4/9 − 1) + 1/6·3/4 + 1/3·(7/13 − 1) = −341/2808 (b's journeys convert worse)
-    # φ_c = 7/13 − φ_a − φ_b = 439/2808. b gets nothing; a and c share the 7 conversions
-    # 1414 : 439.
+    # {a}: 2 conversions, {a, b}: 2, {b, c}: 3. v(a)=2, v(b)=v(c)=0, v(ab)=4, v(ac)=2,
+    # v(bc)=3, v(abc)=7. φ_a = 1/3·(2−0) + 1/6·(4−0) + 1/6·(2−0) + 1/3·(7−3) = 3;
+    # φ_b = 1/3·0 + 1/6·(4−2) + 1/6·(3−0) + 1/3·(7−2) = 2.5; φ_c = 7 − 3 − 2.5 = 1.5
     rows = [(["a"], 2, 20, 0), (["a", "b", "a"], 2, 0, 5), (["c", "b"], 3, 30, 1)]
-    expected = {"a": 7 * 1414 / 1853, "b": 0.0, "c": 7 * 439 / 1853}
-    assert credit(rows, "shapley") == pytest.approx(expected)
-    # value per journey alike: v(a) = 10, v(ab) = 20/9, v(ac) = 10, v(bc) = 15/2,
-    # v(abc) = 50/13 → φ = (4.1524, −2.0976, 1.7913); the 50 split 4.1524 : 1.7913
+    assert credit(rows, "shapley") == pytest.approx({"a": 3, "b": 2.5, "c": 1.5})
+    # value alike: v(a)=20, v(ab)=20, v(bc)=30 → a 20, b 15, c 15
     found = attribute(Paths.of(rows), "shapley")
-    assert found.value.tolist() == pytest.approx([34.9311, 0.0, 15.0689], abs=1e-4)
+    assert found.value.tolist() == pytest.approx([20, 15, 15])
     # sampled orderings of the same three channels
     sampled = credit(rows, "shapley", max_exact=2, samples=20_000, seed=1)
-    assert sampled == pytest.approx(expected, abs=0.05)
+    assert sampled == pytest.approx({"a": 3, "b": 2.5, "c": 1.5}, abs=0.05)
     assert sum(sampled.values()) == pytest.approx(7)
     with pytest.raises(AbmError, match="max_exact"):
         attribute(Paths.of(rows), "shapley", max_exact=21)
-
-
-def test_shapley_counts_the_journeys_that_did_not_convert():
-    # the same conversions on both channels; a's journeys convert 1 in 2, b's 1 in 10:
-    # a count game would split evenly, the rate game credits a
-    rows = [(["a"], 5, 50, 5), (["b"], 5, 50, 45)]
-    got = credit(rows, "shapley")
-    assert got["a"] > 7 and got["a"] + got["b"] == pytest.approx(10)
-    assert credit(rows, "linear") == pytest.approx({"a": 5, "b": 5})
 
 
 def random_paths(n: int, k: int, seed: int, max_length: int = 8) -> Paths:
@@ -236,6 +221,18 @@ def random_paths(n: int, k: int, seed: int, max_length: int = 8) -> Paths:
     return Paths.from_arrays(tuple(f"ch{i:02d}" for i in range(k)), channel, lengths, conv,
                              conv * rng.uniform(1, 100, n), rng.integers(0, 9, n),
                              rng.exponential(20, int(lengths.sum())))  # fmt: skip
+
+
+def test_exact_shapley_is_each_journeys_split_over_its_distinct_channels():
+    # v is a sum of unanimity games, one per journey: an independent check of the transform
+    paths = random_paths(2000, 15, seed=5)
+    k = len(paths.channels)
+    pair = np.unique(paths.path_of * k + paths.channel)
+    path, channel = pair // k, pair % k
+    size = np.bincount(path, minlength=len(paths))
+    closed = np.bincount(channel, paths.conversions[path] / size[path], minlength=k)
+    found = attribute(paths, "shapley")
+    assert found.conversions == pytest.approx(closed)
 
 
 def test_exact_and_sampled_shapley_agree_on_twelve_channels():

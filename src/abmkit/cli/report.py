@@ -37,6 +37,10 @@ TITLES = {
 }  # fmt: skip
 
 
+HIDDEN = {"kpis": ("note", "unit"), "movers": ("account_id",)}
+"""Columns a terminal table leaves out (the notes are long; the domain names the account)."""
+
+
 class OutFormat(StrEnum):
     table = "table"
     csv = "csv"
@@ -186,7 +190,7 @@ def report_command(
         if name == "lift":
             print_lift(frame)
         else:
-            print_frame(frame, TITLES[name], hide=("note", "unit") if name == "kpis" else (),
+            print_frame(frame, TITLES[name], hide=HIDDEN.get(name, ()),
                         by="tier" if name == "tiers" else None)  # fmt: skip
 
 

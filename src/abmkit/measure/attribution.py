@@ -21,9 +21,8 @@ model is array work over all touches at once, never a loop over paths:
   channel is removed (its visits end in null) — solved exactly from the absorbing chain, not by
   simulating paths. Equivalently: the share of converting journeys of the chain that pass
   through the channel. Value is credited the same way with the expected conversion value;
-- **shapley**: Shapley values of the coalition game v(S) = conversions (value) per journey of
-  the journeys whose channels all lie in S — a rate, so the journeys that did not convert count;
-  exact up to `max_exact` channels, sampled orderings beyond.
+- **shapley**: Shapley values of the coalition game v(S) = conversions (value) of the journeys
+  whose channels all lie in S; exact up to `max_exact` channels, sampled orderings beyond.
 
 The heuristics credit exactly the conversions and value of the paths; markov and shapley credit
 the totals too (their shares are scaled to them).
@@ -537,75 +536,58 @@ def _split(weights: np.ndarray, total: float) -> np.ndarray:
 
 # -- Shapley -----------------------------------------------------------------------------------
 def shapley(paths: Paths, *, max_exact: int = 15, samples: int = 2000, seed: int = 0) -> Credit:
-    """Shapley values of the conversion-rate game: v(S) = the conversions (or value) per journey
-    of the journeys whose channels all lie in S — converted and not — and v(∅) = 0.
+    """Shapley values of the game v(S) = conversions (and value) of the journeys whose channels
+    all lie in S, S a set of channels.
 
-    Why a rate: with v(S) = the *count* of conversions of those journeys, the game is a sum of
-    unanimity games and its Shapley values are just each journey split equally among its
-    distinct channels — a linear model that ignores the journeys that did not convert. The rate
-    asks what a channel adds to how well journeys convert, like the Markov removal effect.
+    Efficiency: the credit adds up to v(all channels) − v(∅) = every conversion and all value,
+    since each journey has at least one channel. Up to `max_exact` channels the values are
+    exact: the conversions of each distinct channel set (a bitmask) are summed over all 2^k
+    coalitions by the subset-sum (zeta) transform, and the Shapley formula is applied
+    coalition-wise. Beyond, they are the mean marginal contributions over `samples` random
+    orderings of the channels (seeded); in one ordering a journey's conversions go to the
+    channel of its set that comes last — the one that completes it — so every ordering, and
+    the mean, adds up exactly.
 
-    A channel's value can come out negative (journeys with it convert worse); it then gets no
-    credit, and the positive values share the totals — every conversion and all value, like
-    the other models. Up to `max_exact` channels the values are exact: conversions, value and
-    journeys of each distinct channel set (a bitmask) are summed over all 2^k coalitions by the
-    subset-sum (zeta) transform and the Shapley formula is applied coalition-wise. Beyond, they
-    are the mean marginal contributions over `samples` random orderings of the channels
-    (seeded), each ordering's prefixes valued from the distinct sets they contain."""
+    For this game the exact values also have a closed form (it is a sum of unanimity games):
+    each journey's conversions split equally among its distinct channels. A game over
+    conversion *rates* (counting the journeys that did not convert) was tried and rejected: on
+    account journeys it gave a channel present in few, well-converting journeys more
+    conversions than it ever took part in, and nothing to the channel present in most."""
     k = len(paths.channels)
     if not (1 <= max_exact <= MAX_EXACT) or samples < 1:
         raise AbmError(f"shapley: max_exact must lie in 1..{MAX_EXACT} (the exact values walk "
                        f"2^k coalitions) and samples be 1 or more")  # fmt: skip
-    amounts = np.stack([paths.conversions, paths.value, paths.conversions + paths.nulls])
+    amounts = np.stack([paths.conversions, paths.value])
     if k == 0 or len(paths) == 0:
-        phi = np.zeros((2, k))
+        credit = np.zeros((2, k))
     elif k <= max_exact:
-        phi = _shapley_exact(paths, amounts)
+        credit = _shapley_exact(paths, amounts)
     else:
-        phi = _shapley_sampled(paths, amounts, samples, seed)
-    positive = np.clip(phi, 0.0, None)
-    conv = _split(positive[0], float(paths.conversions.sum()))
-    value = _split(positive[1], float(paths.value.sum()))
-    return Credit("shapley", paths.channels, conv, value)
-
-
-def _masks(paths: Paths) -> np.ndarray:
-    """Each path's set of channels as a bitmask (k ≤ 62)."""
-    return np.bitwise_or.reduceat(np.left_shift(np.int64(1), paths.channel), paths.offsets[:-1])
-
-
-def _rates(summed: np.ndarray) -> np.ndarray:
-    """(conversions, value, journeys) summed per coalition → (conversion rate, value rate)."""
-    journeys = summed[2]
-    safe = np.where(journeys > 0, journeys, 1.0)
-    return np.where(journeys > 0, summed[:2] / safe, 0.0)
+        credit = _shapley_sampled(paths, amounts, samples, seed)
+    return Credit("shapley", paths.channels, credit[0], credit[1])
 
 
 def _shapley_exact(paths: Paths, amounts: np.ndarray) -> np.ndarray:
     k = len(paths.channels)
-    mask = _masks(paths)
+    mask = np.bitwise_or.reduceat(np.left_shift(np.int64(1), paths.channel), paths.offsets[:-1])
     game = np.stack([np.bincount(mask, a, minlength=1 << k) for a in amounts])
     for i in range(k):  # zeta transform: game[S] = Σ over T ⊆ S of the journeys with set T
-        view = game.reshape(len(amounts), -1, 2, 1 << i)
+        view = game.reshape(2, -1, 2, 1 << i)
         view[:, :, 1, :] += view[:, :, 0, :]
-    rate = _rates(game)
     size = np.zeros(1 << k, np.int64)
     for i in range(k):
         size += (np.arange(1 << k) >> i) & 1
     weight = np.array([math.factorial(s) * math.factorial(k - s - 1) / math.factorial(k)
                        for s in range(k)])  # fmt: skip
-    phi = np.zeros((2, k))
+    credit = np.zeros((2, k))
     for i in range(k):  # Σ over S ∌ i of |S|!(k−|S|−1)!/k! · (v(S ∪ i) − v(S))
-        view = rate.reshape(2, -1, 2, 1 << i)
+        view = game.reshape(2, -1, 2, 1 << i)
         w = weight[size.reshape(-1, 2, 1 << i)[:, 0, :]]
-        phi[:, i] = ((view[:, :, 1, :] - view[:, :, 0, :]) * w).sum(axis=(1, 2))
-    return phi
+        credit[:, i] = ((view[:, :, 1, :] - view[:, :, 0, :]) * w).sum(axis=(1, 2))
+    return credit
 
 
 def _shapley_sampled(paths: Paths, amounts: np.ndarray, samples: int, seed: int) -> np.ndarray:
-    """Mean marginal contributions over random orderings: a distinct channel set joins the
-    prefixes from the place of its last channel on, so each prefix's sums are cumulative sums
-    over those places."""
     k = len(paths.channels)
     path_of = paths.path_of
     words = [np.bitwise_or.reduceat(np.where(paths.channel // 62 == w, np.left_shift(
@@ -619,23 +601,18 @@ def _shapley_sampled(paths: Paths, amounts: np.ndarray, samples: int, seed: int)
     set_start = np.r_[0, np.flatnonzero(np.diff(member_set)) + 1]
     set_amount = np.stack([np.bincount(set_of, a, minlength=n_sets) for a in amounts])
     rng = np.random.default_rng(seed)
-    batch = max(1, min(samples, 4_000_000 // max(member.size + k * len(amounts), 1)))
-    phi = np.zeros((2, k))
+    batch = max(1, min(samples, 4_000_000 // max(member.size, 1)))
+    wins = np.zeros(member.size)
     done = 0
     while done < samples:
         m = min(batch, samples - done)
-        order = np.argsort(rng.random((m, k)), axis=1)  # place → channel
-        rank = order.argsort(axis=1)  # channel → place
-        joins = np.maximum.reduceat(rank[:, member], set_start, axis=1)  # (m, sets)
-        flat = (np.arange(m)[:, None] * k + joins).ravel()
-        summed = np.stack([np.bincount(flat, np.tile(a, m), minlength=m * k).reshape(m, k)
-                           for a in set_amount]).cumsum(axis=2)  # fmt: skip
-        rate = _rates(summed)  # (2, m, k): v of each ordering's first 1..k channels
-        gain = np.diff(rate, axis=2, prepend=0.0)  # the channel at each place adds this
-        for r in range(2):
-            phi[r] += np.bincount(order.ravel(), gain[r].ravel(), minlength=k)
+        rank = np.argsort(rng.random((m, k)), axis=1).argsort(axis=1)  # channel → place
+        ranked = rank[:, member]
+        last = np.maximum.reduceat(ranked, set_start, axis=1)
+        wins += (ranked == last[:, member_set]).sum(axis=0)
         done += m
-    return phi / samples
+    share = wins / samples
+    return np.stack([np.bincount(member, share * a[member_set], minlength=k) for a in set_amount])
 
 
 # -- one entry point ---------------------------------------------------------------------------
