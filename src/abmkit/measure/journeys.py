@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from abmkit.config.settings import Settings
 from abmkit.measure.attribution import Paths
 from abmkit.score.committee import earns_minutes
+from abmkit.score.outcomes import linked_opportunities
 from abmkit.warehouse.engine import Warehouse
 
 DAY_SECONDS = 86_400.0
@@ -111,15 +112,13 @@ def account_journeys(wh: Warehouse, settings: Settings, as_of: dt.datetime,
         label = ibis.coalesce(t._cname, touch_label(t, level))
     t = t.select("account_id", "ts", "touch_id", label=label)
 
-    o = wh.table("opportunities")
-    o = o.filter(o.account_id.notnull() & o.created_at.notnull()
-                 & (o.created_at >= since.date()) & (o.created_at <= as_of.date()))  # fmt: skip
-    won = o.is_won.fill_null(False)
-    amount = o.amount.fill_null(0.0)
+    o = linked_opportunities(wh)
+    o = o.filter(o.created_at.notnull() & (o.created_at >= since.date())
+                 & (o.created_at <= as_of.date()))  # fmt: skip
     o = o.select(
         journey="o:" + o.opportunity_id, _acc=o.account_id,
         _end=o.created_at.cast(idt.timestamp) + ibis.interval(days=1),
-        pipeline=amount, revenue=ibis.ifelse(won, amount, 0.0),
+        pipeline=o.amount, revenue=ibis.ifelse(o.won, o.amount, 0.0),
     )  # fmt: skip
     window = ibis.interval(days=lookback)
     joined = o.join(t, (o._acc == t.account_id) & (t.ts >= o._end - window) & (t.ts < o._end))

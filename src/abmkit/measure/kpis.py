@@ -37,6 +37,7 @@ from abmkit.config.scoring import JOURNEY_STAGES
 from abmkit.config.settings import Settings
 from abmkit.decide.observe import program_spend
 from abmkit.score.committee import earns_minutes
+from abmkit.score.outcomes import linked_opportunities
 from abmkit.warehouse.engine import Warehouse
 
 NONE = "none"
@@ -63,7 +64,7 @@ def _tier_label(tier: ir.IntegerValue) -> ir.StringValue:
     return ibis.ifelse(tier.isnull(), NONE, tier.cast(idt.string))
 
 
-def _tiers(wh: Warehouse, period: Period) -> ir.Table:
+def start_tiers(wh: Warehouse, period: Period) -> ir.Table:
     """(account_id, tier) for every scored account: the tier it held at the start of the
     period — its latest recorded tier by then, or its first when its history begins later."""
     h = wh.table("score_history")
@@ -84,12 +85,9 @@ def _tiers(wh: Warehouse, period: Period) -> ir.Table:
 
 
 def _opportunities(wh: Warehouse) -> ir.Table:
-    o = wh.table("opportunities")
-    o = o.filter(o.account_id.notnull())
-    won = o.is_won.fill_null(False)
-    return o.select("opportunity_id", "account_id", "created_at", "closed_at", won=won,
-                    closed=o.is_closed.fill_null(False) | won,
-                    amount=o.amount.fill_null(0.0))  # fmt: skip
+    o = linked_opportunities(wh)
+    return o.select("opportunity_id", "account_id", "created_at", "closed_at", "won", "closed",
+                    "amount")  # fmt: skip
 
 
 def _within(day: ir.DateValue, period: Period) -> ir.BooleanValue:
@@ -117,9 +115,11 @@ def first_engagement(wh: Warehouse, settings: Settings, o: ir.Table) -> ir.Table
     return j.group_by("opportunity_id").agg(first_engaged=j._ts.min())
 
 
-def tiers_table(wh: Warehouse, settings: Settings, period: Period) -> pd.DataFrame:
-    """One row per tier (1, 2, 3, none): engagement, pipeline, wins, velocity, committee."""
-    acc = _tiers(wh, period)
+def tiers_table(wh: Warehouse, settings: Settings, period: Period,
+                tiers: ir.Table | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per tier (1, 2, 3, none): engagement, pipeline, wins, velocity, committee;
+    `tiers`: `start_tiers` already computed (else computed here)."""
+    acc = start_tiers(wh, period) if tiers is None else tiers
     engaged = engaged_accounts(wh, settings, period.as_of).select(
         _eid="account_id", _engaged=ibis.literal(1)
     )
@@ -155,11 +155,11 @@ def tiers_table(wh: Warehouse, settings: Settings, period: Period) -> pd.DataFra
         committee_penetration=t._coverage.fill_null(0.0).mean(),
     )
     frame = wh.arrow(per).to_pandas()
-    frame = _velocity(wh, settings, period, frame)
+    frame = _velocity(wh, settings, period, acc, frame)
     return _tier_rows(frame)
 
 
-def _velocity(wh: Warehouse, settings: Settings, period: Period,
+def _velocity(wh: Warehouse, settings: Settings, period: Period, tiers: ir.Table,
               frame: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
     o = _opportunities(wh)
     won = o.filter(o.won & o.closed_at.notnull() & _within(o.closed_at, period))
@@ -167,7 +167,7 @@ def _velocity(wh: Warehouse, settings: Settings, period: Period,
     w = won.join(first, "opportunity_id")
     began = ibis.coalesce(w.first_engaged.date(), w.created_at)
     days = w.closed_at.delta(began, unit="day")
-    acc = _tiers(wh, period).rename(_tid="account_id")
+    acc = tiers.rename(_tid="account_id")
     w = w.join(acc, w.account_id == acc._tid).select("tier", days=days)
     speed = wh.arrow(w).to_pandas()
     median = speed.groupby("tier")["days"].median() if len(speed) else pd.Series(dtype=float)
@@ -194,11 +194,12 @@ def _share(num: pd.Series, den: pd.Series) -> pd.Series:
     return (num.astype(float) / den.where(den > 0)).astype(float)
 
 
-def acv_table(wh: Warehouse, period: Period) -> pd.DataFrame:
-    """Average contract value of deals won in the period: ABM (tiered) vs non-ABM accounts."""
+def acv_table(wh: Warehouse, period: Period, tiers: ir.Table | None = None) -> pd.DataFrame:
+    """Average contract value of deals won in the period: ABM (tiered) vs non-ABM accounts;
+    `tiers` as in `tiers_table`."""
     o = _opportunities(wh)
     won = o.filter(o.won & o.closed_at.notnull() & _within(o.closed_at, period))
-    acc = _tiers(wh, period).rename(_tid="account_id")
+    acc = (start_tiers(wh, period) if tiers is None else tiers).rename(_tid="account_id")
     w = won.join(acc, won.account_id == acc._tid)
     group = ibis.ifelse(w.tier == NONE, "non-ABM", "ABM")
     per = w.group_by(group=group).agg(deals_won=w.count(), revenue=w.amount.sum())

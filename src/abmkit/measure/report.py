@@ -81,30 +81,33 @@ def build_report(abm: Abm, *, as_of: dt.datetime | None = None, days: int = DEFA
                  level: str | None = None, lookback: int | None = None) -> Report:  # fmt: skip
     """Every section of the report for the `days` up to `as_of` (default: the latest scores)."""
     from abmkit.measure import kpis
+    from abmkit.measure.lift import lift
 
     as_of = as_of or report_moment(abm)
     period = kpis.Period(as_of - dt.timedelta(days=days), as_of)
     wh, settings = abm.warehouse, abm.settings
-    tiers = kpis.tiers_table(wh, settings, period)
-    acv = kpis.acv_table(wh, period)
-    attribution, journeys = attribution_table(abm, period, models, level=level,
-                                              lookback=lookback)  # fmt: skip
-    headline = kpis.headline(tiers, acv, kpis.spend(wh, period))
-    unattributed = pd.DataFrame([{
-        "name": "Pipeline with no touch before it", "value": journeys.untouched_pipeline,
-        "unit": "dollars", "note": f"{journeys.untouched:,} opportunities of the period had no "
-        "touch in the attribution lookback: no channel gets their credit.",
-    }])  # fmt: skip
-    tables = {
-        "kpis": pd.concat([headline, unattributed], ignore_index=True),
-        "funnel_stages": kpis.funnel_stages(wh, period, weeks),
-        "funnel_moves": kpis.funnel_moves(wh, period, weeks),
-        "tiers": tiers,
-        "acv": acv,
-        "movers": kpis.movers(wh, period),
-        "attribution": attribution,
-        "lift": lift_table(abm),
-    }
+    with wh.temporary():  # the report's working tables go when it is built
+        start = wh.temp("tiers", kpis.start_tiers(wh, period))
+        tiers = kpis.tiers_table(wh, settings, period, start)
+        acv = kpis.acv_table(wh, period, start)
+        attribution, journeys = attribution_table(abm, period, models, level=level,
+                                                  lookback=lookback)  # fmt: skip
+        headline = kpis.headline(tiers, acv, kpis.spend(wh, period))
+        unattributed = pd.DataFrame([{
+            "name": "Pipeline with no touch before it", "value": journeys.untouched_pipeline,
+            "unit": "dollars", "note": f"{journeys.untouched:,} opportunities of the period had "
+            "no touch in the attribution lookback: no channel gets their credit.",
+        }])  # fmt: skip
+        tables = {
+            "kpis": pd.concat([headline, unattributed], ignore_index=True),
+            "funnel_stages": kpis.funnel_stages(wh, period, weeks),
+            "funnel_moves": kpis.funnel_moves(wh, period, weeks),
+            "tiers": tiers,
+            "acv": acv,
+            "movers": kpis.movers(wh, period),
+            "attribution": attribution,
+            "lift": lift(abm),
+        }
     return Report(
         str(abm.workspace.path), as_of, tables, since=period.since, notes=history_notes(abm, period)
     )
@@ -160,10 +163,3 @@ def attribution_table(abm: Abm, period: Period, models: tuple[str, ...], *,
     frame["_order"] = frame["model"].map(list(models).index)
     frame = frame.sort_values(["_order", "pipeline"], ascending=[True, False])
     return frame.drop(columns="_order").reset_index(drop=True), journeys
-
-
-def lift_table(abm: Abm) -> pd.DataFrame:
-    """Treated vs holdout per scope (see `abmkit.measure.lift`)."""
-    from abmkit.measure.lift import lift
-
-    return lift(abm)

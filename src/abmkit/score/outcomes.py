@@ -28,14 +28,21 @@ SEGMENT_COLUMNS = tuple(ACCOUNTS.columns)
 """The accounts columns a figure can be broken down by."""
 
 
-def account_outcomes(wh: Warehouse) -> ir.Table:
-    """Per account with at least one linked opportunity: opportunities, open, closed, won, lost,
-    pipeline (amount of all of them), open_pipeline and won_amount."""
+def linked_opportunities(wh: Warehouse) -> ir.Table:
+    """Every opportunity linked to an account, with the rules above as columns: `won`,
+    `closed` (won deals included) and `amount` (NULL as 0)."""
     o = wh.table("opportunities")
     o = o.filter(o.account_id.notnull())
     won = o.is_won.fill_null(False)
-    closed = o.is_closed.fill_null(False) | won
-    amount = o.amount.fill_null(0.0)
+    return o.mutate(won=won, closed=o.is_closed.fill_null(False) | won,
+                    amount=o.amount.fill_null(0.0))  # fmt: skip
+
+
+def account_outcomes(wh: Warehouse) -> ir.Table:
+    """Per account with at least one linked opportunity: opportunities, open, closed, won, lost,
+    pipeline (amount of all of them), open_pipeline and won_amount."""
+    o = linked_opportunities(wh)
+    won, closed, amount = o.won, o.closed, o.amount
     return o.group_by("account_id").aggregate(
         opportunities=o.count(),
         open_opportunities=o.count(where=~closed),
