@@ -15,7 +15,9 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -242,3 +244,120 @@ def scored_workspace(root: Path, accounts: int = 400) -> Path:
         ok(abm.ingest("accounts", [write_csv(root / "accounts.csv", header, rows)])[0])
         abm.score()
     return ws
+
+
+# -- a real browser ------------------------------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium, or a skip (a failure under CI, which installs it)."""
+    missing = None if CHROMIUM.exists() else f"{CHROMIUM} is not installed"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "playwright is not installed"
+    if missing:
+        if under_ci():
+            pytest.fail(f"{missing}; CI installs it (.ci/run)")
+        pytest.skip(missing)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# -- the server over a demo workspace -------------------------------------------------------------
+PASSWORD = "correct horse battery staple"
+ROLE_EMAILS = {"admin": "admin@example.com", "marketer": "marketer@example.com",
+               "sales": "sales@example.com"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """`abm demo` on a small market (700 accounts, 6 months, 4 replayed weeks), run once per
+    test process, with an admin, a marketer and a sales user (who owns the top account's
+    owner's accounts). Tests copy it (`demo_ws`) before changing anything."""
+    from abmkit.auth import add_user
+    from abmkit.demo import run_demo
+
+    ws = tmp_path_factory.mktemp("demo") / "ws"
+    run_demo(ws, accounts=700, months=6, seed=3, replay_weeks=4, write_report=False)
+    with Abm.open(ws) as abm:
+        top = abm.accounts(limit=1).to_pylist()[0]["account_id"]
+        owner = abm.account(top).account["owner"]
+        for role, email in ROLE_EMAILS.items():
+            add_user(abm.app_store, email, PASSWORD, role=role,
+                     owner=owner if role == "sales" else None)  # fmt: skip
+    return ws
+
+
+@pytest.fixture
+def demo_ws(tmp_path, demo_template) -> Path:
+    """A private copy of the demo workspace."""
+    target = tmp_path / "ws"
+    shutil.copytree(demo_template, target, ignore=shutil.ignore_patterns("market"))
+    return target
+
+
+@dataclass
+class Server:
+    """The real app over a workspace, driven through Starlette's test client."""
+
+    app: Any
+    client: Any
+    """Anonymous; it ran the app's startup and runs its shutdown."""
+
+    def signed_in(self, role: str) -> Any:
+        """A new client signed in as the demo user of `role`, sending its CSRF token."""
+        from fastapi.testclient import TestClient
+
+        client = TestClient(self.app)
+        r = client.post("/v1/auth/login", json={"email": ROLE_EMAILS[role], "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return client
+
+
+@pytest.fixture
+def server(demo_ws) -> Iterator[Server]:
+    from fastapi.testclient import TestClient
+
+    from abmkit.api import create_app
+
+    app = create_app(demo_ws)
+    with TestClient(app) as client:
+        yield Server(app, client)
+
+
+@pytest.fixture
+def live_server(demo_ws) -> Iterator[str]:
+    """The app served by a real uvicorn on 127.0.0.1 (a thread of this process); its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from abmkit.api import create_app
+
+    config = uvicorn.Config(create_app(demo_ws), host="127.0.0.1", port=_free_port(),
+                            log_level="warning")  # fmt: skip
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not served.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{config.port}"
+    served.should_exit = True
+    thread.join(timeout=30)

@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 from abmkit.cli import app
 from abmkit.demo import DemoSummary, run_demo
 from abmkit.measure.formatting import format_value
-from test_report_html import (  # noqa: F401  (browser is a fixture)
+from conftest import SCREENSHOTS
+from test_report_html import (
     CHARTS,
-    SCREENSHOTS,
-    browser,
     formatted_rows,
     open_offline,
     page_rows,
@@ -52,7 +51,7 @@ def test_demo_writes_the_report_and_the_cli_reads_the_same_workspace(demo):
 
 
 @pytest.mark.browser
-def test_demo_report_opens_offline_with_the_cli_numbers(demo, browser: Any):  # noqa: F811
+def test_demo_report_opens_offline_with_the_cli_numbers(demo, browser: Any):
     sections = {k: pd.DataFrame(v) for k, v in cli_report(demo.workspace)["sections"].items()}
     page, attempted, errors = open_offline(browser, demo.report_path)
     page.wait_for_function("() => [...document.querySelectorAll('.chart')]"

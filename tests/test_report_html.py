@@ -9,9 +9,7 @@ under CI (env `CI` set), which installs it: there a missing browser fails.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +21,8 @@ from abmkit.measure import html as report_html
 from abmkit.measure.formatting import format_table, format_value
 from abmkit.measure.html import render_html, write_html
 from abmkit.measure.report import Report
+from conftest import SCREENSHOTS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 CHARTS = {"chart-funnel": "mark-line", "chart-tiers": "mark-rect",
           "chart-attribution": "mark-rect", "chart-lift": "mark-symbol"}  # fmt: skip
 STAGES = ("Qualified", "Aware", "Engaged", "MQA", "Opportunity", "Customer")
@@ -181,24 +176,6 @@ def test_write_html_replaces_the_file_whole(tmp_path: Path, monkeypatch: pytest.
 
 
 # -- the page in a real browser, offline ---------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium, or a skip (a failure under CI, which installs it)."""
-    missing = None if CHROMIUM.exists() else f"{CHROMIUM} is not installed"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing = "playwright is not installed"
-    if missing:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail(f"{missing}; CI installs it (.ci/run)")
-        pytest.skip(missing)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def open_offline(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
     """The page at `path`, with every non-file request aborted and recorded, and its errors."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from abmkit.config.workspace import Workspace, open_workspace
 from abmkit.decide.plays import Play, copy_play, load_plays
-from abmkit.errors import AbmError, InputError
+from abmkit.errors import InputError, NotFoundError
 from abmkit.ingest.pipeline import Source, ingest_files
 from abmkit.resolve.duplicates import DuplicatePair, find_duplicate_accounts, merge_accounts
 from abmkit.resolve.relink import RelinkCount, relink_all
@@ -126,7 +126,7 @@ class Abm:
     def model(self, version: str | None = None) -> ModelVersion:
         found = self.app_store.model(version)
         if found is None:
-            raise AbmError(f"no model version {version!r}" if version else
+            raise NotFoundError(f"no model version {version!r}" if version else
                            "no model is active; train one with `abm model train`")  # fmt: skip
         return found
 

@@ -31,6 +31,18 @@ class GuardrailError(AbmError):
     """An action would break a guardrail people set."""
 
 
+class NotFoundError(AbmError):
+    """What was asked for (an account, an action, a model version, a user) does not exist."""
+
+
+class AccessError(AbmError):
+    """Who asked may not do this: not signed in (`status` 401) or not allowed (403)."""
+
+    def __init__(self, message: str, *, status: int = 403):
+        self.status = status
+        super().__init__(message)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with one cell (or row, or file) of an input file."""

@@ -19,6 +19,7 @@ from abmkit.cli.agent import actions_app, agent_app, crm_app
 from abmkit.cli.common import SetOpt, WorkspaceOpt, open_app, overrides
 from abmkit.cli.measure import holdout_app, lift_command
 from abmkit.cli.report import attribution_command, report_command
+from abmkit.cli.server import keys_app, serve_command, users_app
 from abmkit.config.workspace import init_workspace
 from abmkit.errors import AbmError, InputError
 
@@ -48,6 +49,9 @@ app.command("report")(report_command)
 app.command("attribution")(attribution_command)
 app.add_typer(holdout_app, name="holdout")
 app.command("lift")(lift_command)
+app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
 

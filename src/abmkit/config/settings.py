@@ -23,6 +23,7 @@ from abmkit.config.scoring import (
     StageSettings,
     TierSettings,
 )
+from abmkit.config.server import ServerSettings
 from abmkit.content.settings import ContentSettings
 from abmkit.decide.budget import BudgetSettings
 
@@ -534,4 +535,8 @@ class Settings(Section):
     )
     measure: MeasureSettings = Field(
         default_factory=MeasureSettings, description="Reports, attribution and holdouts."
+    )
+    server: ServerSettings = Field(
+        default_factory=ServerSettings,
+        description="Sign-in, cookies and the websites the public endpoints answer.",
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from abmkit.config.settings import AgentSettings, Settings
 from abmkit.decide.agent import Proposal, judge
 from abmkit.decide.guardrails import COMMITTED, Candidate, Ledger, move
-from abmkit.errors import AbmError, GuardrailError
+from abmkit.errors import AbmError, GuardrailError, NotFoundError
 from abmkit.store.db import AppStore, _actor, utcnow
 from abmkit.store.models import Action, AgentState
 
@@ -148,7 +148,7 @@ def reschedule(engine: Engine, action_id: str, at: dt.datetime,
         lock(session)
         a = session.get(Action, action_id)
         if a is None:
-            raise AbmError(f"no action {action_id!r}")
+            raise NotFoundError(f"no action {action_id!r}")
         book = ledger(session, at, exclude=a.id)
         verdicts, moved = move(candidate_of(a), at, book, settings.guardrails, approved=True,
                                enabled=settings.channels.enabled, held=False)  # fmt: skip
@@ -220,7 +220,7 @@ def _find(session: Session, action_id: str) -> Action:
     if a is None:
         a = session.scalars(select(Action).where(Action.id.startswith(action_id))).first()
     if a is None:
-        raise AbmError(f"no action {action_id!r}; `abm actions list` shows them")
+        raise NotFoundError(f"no action {action_id!r}; `abm actions list` shows them")
     return a
 
 

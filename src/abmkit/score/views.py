@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from abmkit.config.settings import Settings
-from abmkit.errors import AbmError
+from abmkit.errors import AbmError, NotFoundError
 from abmkit.resolve.domains import account_domain
 from abmkit.score.incremental import ScopedWarehouse, naive
 from abmkit.score.refresh import latest_data_time
@@ -77,7 +77,7 @@ def find_account(wh: Warehouse, key: str) -> str:
     hits = acc.filter((acc.account_id == key) | (acc.domain == domain)).select("account_id")
     ids = hits.to_pyarrow()["account_id"].to_pylist()
     if not ids:
-        raise AbmError(f"no account with ID or domain {key!r}")
+        raise NotFoundError(f"no account with ID or domain {key!r}")
     return str(sorted(ids)[0])
 
 

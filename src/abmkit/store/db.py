@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from abmkit.errors import AbmError, EngineError
+from abmkit.errors import EngineError, NotFoundError
 from abmkit.store.models import AgentState, AuditEvent, ModelVersion
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -97,7 +100,7 @@ class AppStore:
             chosen = session.get(ModelVersion, version)
             if chosen is None:
                 known = ", ".join(m.version for m in session.scalars(select(ModelVersion)))
-                raise AbmError(f"no model version {version!r}; known: {known or 'none'}")
+                raise NotFoundError(f"no model version {version!r}; known: {known or 'none'}")
             for m in session.scalars(select(ModelVersion).where(ModelVersion.active)):
                 m.active = False
             chosen.active = True
@@ -107,7 +110,23 @@ class AppStore:
         self.engine.dispose()
 
 
+ACTOR: ContextVar[str | None] = ContextVar("abmkit_actor", default=None)
+"""Who is acting, when someone other than the OS user is (the server sets it per request to
+the signed-in user or the API key, so the audit log and reviews name them)."""
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    token = ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        ACTOR.reset(token)
+
+
 def _actor() -> str:
+    if (who := ACTOR.get()) is not None:
+        return who
     try:
         return getpass.getuser()
     except Exception:  # no user name in some containers

@@ -119,3 +119,55 @@ class HoldoutAssignment(Base):
     share: Mapped[float] = mapped_column(Float)
     salt: Mapped[str] = mapped_column(String(200))
     assigned_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+ROLES = ("admin", "marketer", "sales")
+
+
+class User(Base):
+    """A person who signs in to the web UI or the API. `owner` ties a sales user to the accounts
+    whose CRM owner it is (the value of `accounts.owner`); the password is kept only as an
+    Argon2id hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class LoginSession(Base):
+    """One signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so
+    a copy of the store opens no session. `csrf` is the token forms and scripts send back."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class ApiKey(Base):
+    """A key a machine sends (`Authorization: Bearer abm_…`). Shown once when created; stored
+    as the SHA-256 of the whole key (it is 256 random bits, so a fast hash is enough), with the
+    scopes it grants. A revoked key is kept, refused, for the audit trail."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -1,0 +1,69 @@
+"""The app factory: one `Abm` for the workspace, shared by every route, the web UI and the
+background work, opened when the server starts and closed when it stops."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from abmkit import __version__
+from abmkit.api import errors
+from abmkit.api.security import Limiter
+from abmkit.app import Abm
+
+Hook = Callable[[FastAPI], Any]
+STARTUP_HOOKS: list[Hook] = []
+"""Called with the app once its workspace is open (the beacon's worker starts here)."""
+SHUTDOWN_HOOKS: list[Hook] = []
+
+
+def create_app(workspace: Path | str = ".", overrides: dict[str, Any] | None = None, *,
+               abm: Abm | None = None) -> FastAPI:  # fmt: skip
+    """The server over a workspace (or over an `Abm` already open, which the caller closes)."""
+    owned = abm is None
+    opened = abm if abm is not None else Abm.open(workspace, overrides)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in STARTUP_HOOKS:
+            await _maybe_await(hook(app))
+        try:
+            yield
+        finally:
+            for hook in SHUTDOWN_HOOKS:
+                await _maybe_await(hook(app))
+            if owned:
+                opened.close()
+
+    app = FastAPI(title="abmkit", version=__version__, lifespan=lifespan,
+                  description="Account-based marketing over your own warehouse: accounts and "
+                  "their scores, the agent's actions, plays, models, reports; and the public "
+                  "beacon, personalization and routing endpoints a website calls.",
+                  docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json")  # fmt: skip
+    app.state.abm = opened
+    app.state.gate = threading.Lock()
+    app.state.limiter = Limiter()
+    errors.install(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from abmkit.api import public
+    from abmkit.api.routes import ROUTERS
+    from abmkit.web import routes as web
+
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
+    app.include_router(public.router, prefix="/v1")
+    web.install(app)
+
+
+async def _maybe_await(value: Any) -> None:
+    if hasattr(value, "__await__"):
+        await value
