@@ -31,10 +31,28 @@ def scored_accounts(wh: Warehouse) -> ir.Table:
 
 def list_accounts(wh: Warehouse, *, tier: int | None = None, stage: str | None = None,
                   sales_ready: bool | None = None, search: str | None = None,
-                  cluster: int | None = None, sort: str = "priority",
-                  limit: int | None = 50) -> pa.Table:  # fmt: skip
-    """Scored accounts, best first, filtered by tier, cluster, buying or journey stage, or a
-    search."""
+                  cluster: int | None = None, owner: str | None = None,
+                  sort: str = "priority", limit: int | None = 50,
+                  offset: int = 0) -> pa.Table:  # fmt: skip
+    """Scored accounts, best first, filtered by tier, cluster, buying or journey stage, owner,
+    or a search; `offset` skips that many (a page)."""
+    t = filtered_accounts(wh, tier=tier, stage=stage, sales_ready=sales_ready, search=search,
+                          cluster=cluster, owner=owner)  # fmt: skip
+    if sort not in SORTS:
+        raise AbmError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTS)}")
+    t = t.order_by([SORTS[sort], "account_id"]).select(*LIST_COLUMNS)
+    return (t.limit(limit, offset=offset) if limit else t[offset:]).to_pyarrow()
+
+
+def count_accounts(wh: Warehouse, **filters: object) -> int:
+    """How many scored accounts pass the filters of `list_accounts` (for paging)."""
+    return int(wh.scalar(filtered_accounts(wh, **filters).count()))  # type: ignore[arg-type]
+
+
+def filtered_accounts(wh: Warehouse, *, tier: int | None = None, stage: str | None = None,
+                      sales_ready: bool | None = None, search: str | None = None,
+                      cluster: int | None = None,
+                      owner: str | None = None) -> ir.Table:  # fmt: skip
     t = scored_accounts(wh)
     if tier is not None:
         t = t.filter(t.tier == tier)
@@ -45,13 +63,12 @@ def list_accounts(wh: Warehouse, *, tier: int | None = None, stage: str | None =
         t = t.filter((t.buying_stage.lower() == s) | (t.journey_stage.lower() == s))
     if sales_ready is not None:
         t = t.filter(t.sales_ready == sales_ready)
+    if owner is not None:
+        t = t.filter(t.owner == owner)
     if search:
         q = search.lower()
         t = t.filter(t.name.lower().contains(q) | t.domain.lower().contains(q))
-    if sort not in SORTS:
-        raise AbmError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTS)}")
-    t = t.order_by([SORTS[sort], "account_id"]).select(*LIST_COLUMNS)
-    return (t.limit(limit) if limit else t).to_pyarrow()
+    return t
 
 
 @dataclass
