@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)  ## simulate a market, ingest it, resolve it, print a summary
-	$(BIN)/abm demo --no-serve --workspace .abm-demo $(DEMO_ARGS)
+demo: $(STAMP)  ## simulate a market, score it, run the agent, then serve the web UI (DEMO_ARGS=--no-serve to stop there)
+	$(BIN)/abm demo --workspace .abm-demo $(DEMO_ARGS)
 
 test: $(STAMP)  ## every test; PostgreSQL tests run when a server can be started
 	$(BIN)/pytest $(PYTEST_ARGS)

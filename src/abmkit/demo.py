@@ -181,3 +181,22 @@ def pipeline_summary(abm: Abm) -> dict[str, float]:
     closed = (row["won"] or 0) + (row["lost"] or 0)
     row["win_rate"] = (row["won"] or 0) / closed if closed else 0.0
     return {k: float(v or 0) for k, v in row.items()}
+
+
+DEMO_EMAIL = "admin@demo.abmkit.dev"
+
+
+def demo_login(workspace: Path) -> tuple[str, str]:
+    """An admin for the demo workspace with a fresh random password (a new one each run, so a
+    demo left serving on a shared machine is not open to a published password)."""
+    import secrets
+
+    from abmkit.auth import add_user, list_users, set_password
+
+    password = secrets.token_urlsafe(12)
+    with Abm.open(workspace) as abm:
+        if any(u.email == DEMO_EMAIL for u in list_users(abm.app_store)):
+            set_password(abm.app_store, DEMO_EMAIL, password)
+        else:
+            add_user(abm.app_store, DEMO_EMAIL, password, role="admin", name="Demo admin")
+    return DEMO_EMAIL, password

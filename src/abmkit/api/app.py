@@ -44,7 +44,8 @@ def create_app(workspace: Path | str = ".", overrides: dict[str, Any] | None = N
                   description="Account-based marketing over your own warehouse: accounts and "
                   "their scores, the agent's actions, plays, models, reports; and the public "
                   "beacon, personalization and routing endpoints a website calls.",
-                  docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json")  # fmt: skip
+                  docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json",
+                  swagger_ui_oauth2_redirect_url=None)  # fmt: skip
     app.state.abm = opened
     app.state.gate = threading.Lock()
     app.state.limiter = Limiter()

@@ -20,6 +20,7 @@ from abmkit.cli.common import SetOpt, WorkspaceOpt, open_app, overrides
 from abmkit.cli.measure import holdout_app, lift_command
 from abmkit.cli.report import attribution_command, report_command
 from abmkit.cli.server import keys_app, serve_command, users_app
+from abmkit.cli.server import serve as serve_app
 from abmkit.config.workspace import init_workspace
 from abmkit.errors import AbmError, InputError
 
@@ -332,19 +333,26 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Companies in the simulated market.")] = 5000,
     months: Annotated[int, typer.Option(help="Months of history to simulate.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same market.")] = 7,
-    serve: Annotated[bool, typer.Option(help="Start the web UI afterwards (later issue).")] = False,
+    serve: Annotated[bool, typer.Option(
+        help="Serve the web UI and the API on the demo workspace afterwards.")] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     workspace: WorkspaceOpt = Path(".abm-demo"),
     set_: SetOpt = None,
-) -> None:
-    """Simulate a B2B market, ingest it through the real path, resolve it, and summarize."""
-    from abmkit.demo import run_demo
+) -> None:  # fmt: skip
+    """Simulate a B2B market, ingest it through the real path, resolve, score, run the agent,
+    write the report — then serve the web UI on it (sign-in printed)."""
+    from abmkit.demo import demo_login, run_demo
 
     with render.stage_progress(console) as progress:
         summary = run_demo(workspace, accounts=accounts, months=months, seed=seed,
                            overrides=overrides(set_), progress=progress)  # fmt: skip
     render.demo_summary(console, summary)
     if serve:
-        console.print("[yellow]The web UI arrives with a later release; --serve does nothing yet.")
+        email, password = demo_login(workspace)
+        console.print(f"7. Web UI: open http://{host}:{port}/ and sign in as {email} with "
+                      f"password {password}", highlight=False, soft_wrap=True)  # fmt: skip
+        serve_app(workspace, overrides(set_), host, port)
 
 
 class Policy(StrEnum):

@@ -42,7 +42,13 @@ class Warehouse:
                 Path(url.removeprefix("duckdb://")).parent.mkdir(parents=True, exist_ok=True)
             self.con = ibis.connect(url)
         except Exception as exc:  # the driver's own message says what is wrong
-            raise EngineError(f"cannot open warehouse {url!r}: {exc}") from exc
+            hint = ""
+            if "Could not set lock" in str(exc):  # DuckDB: one process writes a file at a time
+                hint = (
+                    "\nAnother process has the embedded warehouse open (`abm serve` "
+                    "keeps it open while it runs): stop it, or use its web UI or API."
+                )
+            raise EngineError(f"cannot open warehouse {url!r}: {exc}{hint}") from exc
         self.engine = self.con.name
         self._in_transaction = False
         self._temps: list[str] = []  # temporary tables made by `temp` and `stage`, in order
