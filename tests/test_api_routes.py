@@ -118,3 +118,13 @@ def test_an_api_key_is_refused_outside_its_scopes(server, routes, demo_ws):
     for e in outside:
         r = server.client.request(e.method, e.url(), headers=headers, follow_redirects=False)
         assert r.status_code == 403, (e, r.status_code, r.text[:200])
+
+
+def test_the_api_docs_page_loads_nothing_from_elsewhere(server):
+    page = server.client.get("/v1/docs")
+    assert page.status_code == 200
+    assert "http://" not in page.text and "https://" not in page.text
+    for asset in re.findall(r'(?:src|href)="(/v1/docs/assets/[^"]+)"', page.text):
+        assert server.client.get(asset).status_code == 200, asset
+    assert len(re.findall(r"/v1/docs/assets/", page.text)) == 2
+    assert server.client.get("/v1/openapi.json").json()["info"]["title"] == "abmkit"

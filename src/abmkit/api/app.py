@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from abmkit import __version__
-from abmkit.api import errors
+from abmkit.api import docs, errors
 from abmkit.api.security import Limiter
 from abmkit.app import Abm
 
@@ -44,12 +44,13 @@ def create_app(workspace: Path | str = ".", overrides: dict[str, Any] | None = N
                   description="Account-based marketing over your own warehouse: accounts and "
                   "their scores, the agent's actions, plays, models, reports; and the public "
                   "beacon, personalization and routing endpoints a website calls.",
-                  docs_url="/v1/docs", redoc_url=None, openapi_url="/v1/openapi.json",
+                  docs_url=None, redoc_url=None, openapi_url="/v1/openapi.json",
                   swagger_ui_oauth2_redirect_url=None)  # fmt: skip
     app.state.abm = opened
     app.state.gate = threading.Lock()
     app.state.limiter = Limiter()
     errors.install(app)
+    docs.install(app)
     _include_routers(app)
     return app
 
