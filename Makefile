@@ -27,6 +27,7 @@ bench: $(STAMP)  ## benchmarks: print tables, write benchmarks/results/*.json
 	$(BIN)/python benchmarks/bench_rehearsal.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_attribution.py $(BENCH_ARGS) $(if $(CA_PATH),--ca-path $(CA_PATH))
 	$(BIN)/python benchmarks/bench_lift.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_server.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy on the core
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -48,6 +48,18 @@ DEMO_SCORING = {
                                    "marketing analytics", "account based marketing",
                                    "intent data", "marketing automation"]},
 }  # fmt: skip
+DEMO_SITE = {
+    "server": {"sites": [{"key": "demo_site_key", "name": "the simulated seller's website",
+                          "origins": ["https://www.seller.example", "http://127.0.0.1:8000",
+                                      "http://localhost:8000"]}]},
+    "personalization": {"defaults": {
+        "headline": "Customer data your whole team can use",
+        "subheadline": "One platform for warehousing, governance and analytics.",
+        "cta": "Read the overview",
+        "proof": "Answers on pricing, setup and rollout in one place."}},
+}  # fmt: skip
+"""The simulated seller's website: its site key (public, as in its pages' HTML) and the text
+its page slots show visitors no rule personalizes (docs/realtime.md)."""
 REPLAY_WEEKS = 13
 """Weekly refreshes the demo replays before scoring now: a quarter of stage history, so the
 report (90 days by default) has its funnel and the tiers accounts held when it began."""
@@ -89,7 +101,7 @@ def run_demo(
     progress: Progress | None = None,
 ) -> DemoSummary:
     report = progress or (lambda stage, fraction: None)
-    demo_settings = {"ingest": {"mappings": DEMO_MAPPINGS}} | DEMO_SCORING
+    demo_settings = {"ingest": {"mappings": DEMO_MAPPINGS}} | DEMO_SCORING | DEMO_SITE
     # The workspace file holds the demo's settings, so `abm score -w …` afterwards agrees.
     init_workspace(workspace, settings=Settings.model_validate(demo_settings))
     settings_overrides = demo_settings | (overrides or {})

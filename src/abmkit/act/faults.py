@@ -1,4 +1,5 @@
-"""Named crash points of the executor's send path, for tests that kill it on purpose.
+"""Named crash points of the executor's send path and of the beacon's worker, for tests that
+kill them on purpose.
 
 `ABMKIT_FAULT_CRASH_AT=<point>:<n>` makes the process SIGKILL itself the n-th time it reaches
 `<point>` (n defaults to 1): no `finally`, no rollback, no flush, exactly what a power cut or
@@ -21,6 +22,8 @@ POINTS = (
     "connected",  # the connector is about to hand the message over; the remote has not acked
     "acknowledged",  # the remote acknowledged (or the file is in place); the commit is not made
     "committed",  # the action is committed as sent (or dry_run)
+    "beacon_written",  # a beacon batch's touches are stored; not re-scored, events not marked
+    "beacon_acted",  # its actions are committed; its events are not marked processed
 )
 
 _reached: Counter[str] = Counter()

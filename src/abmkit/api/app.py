@@ -4,7 +4,7 @@ background work, opened when the server starts and closed when it stops."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,6 @@ from abmkit.api import docs, errors
 from abmkit.api.security import Limiter
 from abmkit.app import Abm
 
-Hook = Callable[[FastAPI], Any]
-STARTUP_HOOKS: list[Hook] = []
-"""Called with the app once its workspace is open (the beacon's worker starts here)."""
-SHUTDOWN_HOOKS: list[Hook] = []
-
 
 def create_app(workspace: Path | str = ".", overrides: dict[str, Any] | None = None, *,
                abm: Abm | None = None) -> FastAPI:  # fmt: skip
@@ -30,13 +25,13 @@ def create_app(workspace: Path | str = ".", overrides: dict[str, Any] | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for hook in STARTUP_HOOKS:
-            await _maybe_await(hook(app))
+        from abmkit.api import public
+
+        await public.start(app)  # the beacon's worker and the in-memory lookups
         try:
             yield
         finally:
-            for hook in SHUTDOWN_HOOKS:
-                await _maybe_await(hook(app))
+            await public.stop(app)
             if owned:
                 opened.close()
 
@@ -64,8 +59,3 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(router, prefix="/v1")
     app.include_router(public.router, prefix="/v1")
     web.install(app)
-
-
-async def _maybe_await(value: Any) -> None:
-    if hasattr(value, "__await__"):
-        await value

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import sys
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -24,17 +23,17 @@ from rich.table import Table
 from abmkit.cli.common import SetOpt, WorkspaceOpt, open_app
 from abmkit.errors import AbmError
 from abmkit.measure.formatting import column_label, format_table
-from abmkit.measure.report import ATTRIBUTION_MODELS, SECTIONS, Report
+from abmkit.measure.report import (
+    ATTRIBUTION_MODELS,
+    SECTION_TITLES,
+    SECTIONS,
+    records,
+    report_json,
+)
 
 console = Console()
 
-TITLES = {
-    "kpis": "Headline", "funnel_stages": "Target accounts by journey stage, week by week",
-    "funnel_moves": "Stage moves, weekly cohorts", "tiers": "By tier",
-    "acv": "Average contract value, ABM vs non-ABM", "movers": "Top movers of the week",
-    "attribution": "Attribution (pipeline and revenue per channel)",
-    "lift": "Lift against randomized holdouts",
-}  # fmt: skip
+TITLES = SECTION_TITLES
 
 
 HIDDEN = {"kpis": ("note", "unit"), "movers": ("account_id",)}
@@ -55,21 +54,6 @@ AttributionModel = StrEnum(  # type: ignore[misc]
 class Level(StrEnum):
     channel = "channel"
     campaign = "campaign"
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-able form of a report cell (NaN → null, dates → ISO text)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # NumPy scalars
-        return _plain(value.item())
-    return value
-
-
-def records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def print_frame(frame: pd.DataFrame, title: str, *, hide: tuple[str, ...] = (),
@@ -129,15 +113,6 @@ def write_csv(frame: pd.DataFrame) -> None:
     sys.stdout.write(buffer.getvalue())
 
 
-def report_json(report: Report) -> dict:
-    return {
-        "workspace": report.workspace,
-        "as_of": report.as_of.isoformat(),
-        "since": report.since.isoformat() if report.since else None,
-        "sections": {name: records(report.table(name)) for name in SECTIONS},
-    }
-
-
 def report_command(
     html: Annotated[Path | None, typer.Option("--html", help="Also write the report as one "
                                               "self-contained HTML file (opens offline).")] = None,
@@ -170,8 +145,7 @@ def report_command(
         written = write_html(report, html)
         Console(stderr=True).print(f"Wrote {written}")
     if fmt == OutFormat.json:
-        data = report_json(report)
-        data["sections"] = {k: v for k, v in data["sections"].items() if k in chosen}
+        data = report_json(report, chosen)
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     if fmt == OutFormat.csv:

@@ -14,6 +14,7 @@ from pydantic import Field
 from abmkit.act.crm import CrmWriteSettings
 from abmkit.act.sequences import SequenceSettings
 from abmkit.config.base import Section
+from abmkit.config.realtime import BeaconSettings, PersonalizationSettings, RoutingSettings
 from abmkit.config.scoring import (
     CommitteeSettings,
     EngagementSettings,
@@ -539,4 +540,14 @@ class Settings(Section):
     server: ServerSettings = Field(
         default_factory=ServerSettings,
         description="Sign-in, cookies and the websites the public endpoints answer.",
+    )
+    beacon: BeaconSettings = Field(
+        default_factory=BeaconSettings, description="How website events are queued and processed."
+    )
+    personalization: PersonalizationSettings = Field(
+        default_factory=PersonalizationSettings,
+        description="The variant of each page slot a website visitor sees.",
+    )
+    routing: RoutingSettings = Field(
+        default_factory=RoutingSettings, description="Whom a chat or form hand-off goes to."
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
@@ -20,6 +21,9 @@ from abmkit.config.settings import Goal
 from abmkit.decide.agent import Account
 from abmkit.errors import ConfigError
 from abmkit.warehouse.engine import Warehouse
+
+if TYPE_CHECKING:
+    from abmkit.app import Abm
 
 ENGAGED_KINDS = ("email_click", "email_reply", "form_fill", "meeting", "web_visit", "event",
                  "ad_click")  # fmt: skip
@@ -152,3 +156,15 @@ def boost(accounts: dict[str, Account], progress_: list[Progress], wh: Warehouse
                 out[account_id] = replace(a, goal_boost=max(a.goal_boost, p.share_behind),
                                           goals=(*a.goals, goal.name))  # fmt: skip
     return out
+
+
+def board(
+    abm: Abm, as_of: dt.datetime | None = None
+) -> tuple[dt.datetime, list[tuple[Goal, Progress]]]:
+    """Every configured goal with its progress as of a moment (default: that of the latest
+    scores, as reports are), for the faces that show goals beside the plays."""
+    from abmkit.measure.report import report_moment
+
+    now = as_of or report_moment(abm)
+    goals = abm.settings.goals
+    return now, list(zip(goals, progress(abm.warehouse, goals, now), strict=True))

@@ -11,10 +11,10 @@ allows one writer at a time anyway). Nothing leaves from here: the executor send
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -113,6 +113,40 @@ def listing(store: AppStore, *, status: str | None = "pending_approval", play: s
         q = q.where(Action.account_id == account)
     with Session(store.engine, expire_on_commit=False) as session:
         return list(session.scalars(q))
+
+
+def page(store: AppStore, *, status: str | None = "pending_approval", play: str | None = None,
+         account: str | None = None, accounts: Collection[str] | None = None, limit: int = 50,
+         offset: int = 0) -> tuple[list[Action], int]:  # fmt: skip
+    """One page of actions, newest first, and how many there are in all; with `accounts`
+    (a sales owner's), only theirs. Long lists of accounts are asked 500 at a time (a bounded
+    IN list per query), the newest `offset + limit` of each part merged."""
+    q = _matching(status, play, account)
+    parts = [q] if accounts is None else [q.where(Action.account_id.in_(chunk))
+                                          for chunk in _chunks(sorted(accounts), 500)]  # fmt: skip
+    newest = (Action.created_at.desc(), Action.id)
+    with Session(store.engine, expire_on_commit=False) as session:
+        total = sum(session.scalar(select(func.count()).select_from(p.subquery())) or 0
+                    for p in parts)  # fmt: skip
+        found = [a for p in parts
+                 for a in session.scalars(p.order_by(*newest).limit(offset + limit))]  # fmt: skip
+    found.sort(key=lambda a: (-a.created_at.timestamp(), a.id))
+    return found[offset : offset + limit], total
+
+
+def _matching(status: str | None, play: str | None, account: str | None) -> Select:
+    q = select(Action)
+    if status and status != "all":
+        q = q.where(Action.status == status)
+    if play:
+        q = q.where(Action.play == play)
+    if account:
+        q = q.where(Action.account_id == account)
+    return q
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def approve(store: AppStore, settings: Settings, action_id: str, *, note: str = "",

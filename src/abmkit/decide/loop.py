@@ -42,7 +42,9 @@ from abmkit.decide.agent import (
 )  # fmt: skip
 from abmkit.decide.allocation import cycle
 from abmkit.decide.guardrails import AUDIENCES, do_not_contact, needs_consent
+from abmkit.decide.plays import Play
 from abmkit.measure import holdout
+from abmkit.resolve.visitors import KnownContact, contact_link, signing_key
 from abmkit.store.models import Action
 
 SEEN_LOADS = "seen_loads"
@@ -78,7 +80,7 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     settings = abm.settings
     report = PassReport(run_id="run_" + uuid.uuid4().hex[:12], now=now, dry_run=dry_run)
     held = holdouts(abm, now, dry_run)
-    agent_settings = _learned(abm, report, now)
+    agent_settings = learned_settings(abm, report, now)
     seen = abm.app_store.state(SEEN_LOADS).get("loads", [])
     new_loads, signals = observe_signals(abm, seen, now)
     accounts = observe.accounts(abm.warehouse)
@@ -86,31 +88,61 @@ def run_pass(abm: Abm, *, now: dt.datetime | None = None, dry_run: bool = False)
     accounts = goals.boost(accounts, report.goals, abm.warehouse, settings.goals)
     people = observe.people(abm.warehouse, settings)
     plays = [play for play, _ in abm.plays().values()]
-    matches, report.held_out = held_back(evaluate(signals, plays, accounts, now), held)
-    window = dt.timedelta(hours=max((p.trigger.within_hours for p in plays), default=0))
-    report.signals = sum(1 for s in signals if now - window <= s.at <= now)
-    report.matches = len(matches)
-    with Session(abm.app_store.engine) as session:
-        book = inbox.ledger(session, now)
-        proposals = [p for m in matches
-                     for p in propose(m, people.get(m.account.account_id, []), agent_settings,
-                                      settings.channels.costs, book)]  # fmt: skip
-        done = inbox.seen(session, (p.key for p in proposals))
-    decided = decide(proposals, book, agent_settings, settings.guardrails,
-                     settings.channels.enabled, seen=done.__contains__)  # fmt: skip
-    for p in decided:
-        if p.status != "blocked":
-            p.payload = payload(p, people, settings, abm.workspace.path)
-    report.actions = decided
+    act_on(abm, report, Observed(signals, accounts, people, held), plays, agent_settings)
     if dry_run:
         return report
-    inbox.commit(abm.app_store, decided, report.run_id, now, settings, agent_settings)
-    abm.app_store.save_state(SEEN_LOADS, {"loads": sorted(set(seen) | set(new_loads))})
+    mark_seen(abm, new_loads)
     abm.app_store.save_state(LAST_PASS, {"at": now.isoformat(), "run_id": report.run_id})
     abm.app_store.record("agent.run", report.run_id, "ok", signals=report.signals,
                          matches=report.matches, held_out=report.held_out,
                          **report.by_status)  # fmt: skip
     return report
+
+
+@dataclass
+class Observed:
+    """What a pass acts on: its signals, the accounts and people they may concern, and the
+    (scope, account_id) pairs held out."""
+
+    signals: list[Signal]
+    accounts: Mapping[str, Account]
+    people: Mapping[str, list[Person]]
+    held: set[tuple[str, str]]
+
+
+def act_on(abm: Abm, report: PassReport, seen: Observed, plays: list[Play],
+           agent_settings: AgentSettings) -> None:  # fmt: skip
+    """Evaluate → decide → check → queue: the plays the signals trigger, their candidate
+    actions valued and judged against the ledger, and (unless a dry run) committed to the
+    outbox; the decisions land in `report`. A full pass and the beacon's pass over a few
+    accounts (`abmkit.decide.realtime`) share it."""
+    settings, now = abm.settings, report.now
+    matches, report.held_out = held_back(evaluate(seen.signals, plays, seen.accounts, now),
+                                         seen.held)  # fmt: skip
+    window = dt.timedelta(hours=max((p.trigger.within_hours for p in plays), default=0))
+    report.signals = sum(1 for s in seen.signals if now - window <= s.at <= now)
+    report.matches = len(matches)
+    with Session(abm.app_store.engine) as session:
+        book = inbox.ledger(session, now)
+        proposals = [p for m in matches
+                     for p in propose(m, seen.people.get(m.account.account_id, []),
+                                      agent_settings, settings.channels.costs, book)]  # fmt: skip
+        done = inbox.seen(session, (p.key for p in proposals))
+    decided = decide(proposals, book, agent_settings, settings.guardrails,
+                     settings.channels.enabled, seen=done.__contains__)  # fmt: skip
+    key = signing_key(abm.app_store) if settings.beacon.email_link else None
+    for p in decided:
+        if p.status != "blocked":
+            p.payload = payload(p, seen.people, settings, abm.workspace.path, key=key)
+    report.actions = decided
+    if not report.dry_run:
+        inbox.commit(abm.app_store, decided, report.run_id, now, settings, agent_settings)
+
+
+def mark_seen(abm: Abm, loads: list[str]) -> None:
+    """Record `loads` as read, with those any other pass recorded meanwhile."""
+    seen = abm.app_store.state(SEEN_LOADS).get("loads", [])
+    abm.app_store.save_state(SEEN_LOADS, {"loads": sorted(set(seen) | set(loads))})
 
 
 def holdouts(abm: Abm, now: dt.datetime, dry_run: bool) -> set[tuple[str, str]]:
@@ -138,12 +170,13 @@ def observe_signals(abm: Abm, seen: list[str], now: dt.datetime) -> tuple[list[s
 
 # -- act: the exact payload of each action -----------------------------------------------------
 def payload(p: Proposal, people: Mapping[str, list[Person]], settings: Settings,
-            workspace: Any) -> dict:  # fmt: skip
-    """What will leave, exactly as the executor sends it and the inbox shows it."""
+            workspace: Any, *, key: bytes | None = None) -> dict:  # fmt: skip
+    """What will leave, exactly as the executor sends it and the inbox shows it; with `key`,
+    e-mails end with `beacon.email_link` carrying the recipient's signed known-contact token."""
     c, account = p.candidate, p.match.account
     step = p.match.play.steps[p.step]
     build: dict[str, Callable[[], dict]] = {
-        "email": lambda: _email(p, settings, workspace, step.template),
+        "email": lambda: _email(p, settings, workspace, step.template, key),
         "sequence": lambda: _sequence(p, settings, workspace, step.template),
         "task": lambda: _task(p, settings, workspace, step.template, step.sla_hours),
         "owner_alert": lambda: _alert(p, step.sla_hours),
@@ -205,12 +238,17 @@ def _draft(p: Proposal, settings: Settings, workspace: Any, template: str | None
                  workspace=workspace)  # fmt: skip
 
 
-def _email(p: Proposal, settings: Settings, workspace: Any, template: str | None) -> dict:
+def _email(p: Proposal, settings: Settings, workspace: Any, template: str | None,
+           key: bytes | None = None) -> dict:  # fmt: skip
     draft = _draft(p, settings, workspace, template)
     person = p.person
     assert person is not None
+    text = draft.body
+    if key is not None:
+        contact = KnownContact(person.contact_id, person.account_id, person.persona, p.candidate.at)
+        text += "\n\n" + contact_link(settings.beacon.email_link, key, contact)
     return {"to": person.email, "to_name": f"{person.first_name} {person.last_name}".strip(),
-            "subject": draft.subject, "text": draft.body, "source": draft.source,
+            "subject": draft.subject, "text": text, "source": draft.source,
             "unsubscribe": settings.channels.email.unsubscribe,
             "timezone_country": person.country}  # fmt: skip
 
@@ -321,7 +359,7 @@ def learn(abm: Abm, now: dt.datetime) -> dict[str, float]:
     return calibrated(abm.settings.agent.meeting_rate, seen)
 
 
-def _learned(abm: Abm, report: PassReport, now: dt.datetime) -> AgentSettings:
+def learned_settings(abm: Abm, report: PassReport, now: dt.datetime) -> AgentSettings:
     """The agent's settings for this pass: the learned meeting rates, and the least value per
     dollar from the workspace's history when the settings leave it empty."""
     rates = abm.app_store.state(LEARNED).get("rates", {})

@@ -12,6 +12,7 @@ import ibis.expr.types as ir
 
 from abmkit.config.settings import AgentSettings, Settings
 from abmkit.decide.agent import Account, Person, Signal
+from abmkit.resolve.personas import persona_of
 from abmkit.score.signals import contacts_with_personas
 from abmkit.warehouse.engine import Warehouse
 
@@ -94,13 +95,17 @@ def value_settings(wh: Warehouse, settings: Settings, now: dt.datetime) -> Agent
     return agent.model_copy(update={"min_value_ratio": ratio}) if ratio else agent
 
 
-def accounts(wh: Warehouse) -> dict[str, Account]:
-    """Every scored account as the agent sees it."""
+def accounts(wh: Warehouse, ids: ir.Table | None = None,
+             deals: dict[int, float] | None = None) -> dict[str, Account]:  # fmt: skip
+    """Every scored account as the agent sees it (or those in `ids`, a table of account_id;
+    `deals`: the expected deal sizes when the caller has them already)."""
     scores = wh.table("account_scores")
+    if ids is not None:
+        scores = scores.semi_join(ids, "account_id")
     acc = wh.table("accounts").select("account_id", "name", "domain", "industry", "employees",
                                       "country", "owner", "account_type")  # fmt: skip
-    rows = scores.join(acc, "account_id").to_pyarrow().to_pylist()
-    deals = deal_sizes(wh)
+    rows = wh.arrow(scores.join(acc, "account_id")).to_pylist()
+    deals = deal_sizes(wh) if deals is None else deals
     return {r["account_id"]: _account(r, deals) for r in rows}
 
 
@@ -123,20 +128,32 @@ def people(wh: Warehouse, settings: Settings) -> dict[str, list[Person]]:
     with wh.temporary():
         c = contacts_with_personas(wh, settings)
         c = c.filter(c.account_id.notnull() & c.persona.notnull() & (c.persona != "none"))
-        rows = wh.arrow(
-            c.select(
-                "contact_id",
-                "account_id",
-                "email",
-                "first_name",
-                "last_name",
-                "title",
-                "persona",
-                "country",
-                "email_opt_out",
-            )
-        ).to_pylist()
+        rows = wh.arrow(c.select(*PERSON_COLUMNS)).to_pylist()
     consent = _consents(wh, settings.guardrails.consent_attribute)
+    return _people(rows, consent)
+
+
+PERSON_COLUMNS = ("contact_id", "account_id", "email", "first_name", "last_name", "title",
+                  "persona", "country", "email_opt_out")  # fmt: skip
+
+
+def people_of(wh: Warehouse, settings: Settings, ids: ir.Table) -> dict[str, list[Person]]:
+    """The people with a persona of the accounts in `ids` (a table of account_id): what
+    `people` gives for them, reading only their contacts (a persona read from the title here,
+    by the same rules, when the file gave none)."""
+    c = wh.table("contacts").semi_join(ids, "account_id")
+    rows = wh.arrow(c.select(*PERSON_COLUMNS)).to_pylist()
+    for r in rows:
+        if r["persona"] is None:
+            found = persona_of(r["title"], settings.personas)
+            r["persona"] = found.persona if found else None
+    rows = [r for r in rows if r["persona"] not in (None, "none")]
+    contacts = c.select(entity_id="contact_id")
+    consent = _consents(wh, settings.guardrails.consent_attribute, contacts)
+    return _people(rows, consent)
+
+
+def _people(rows: list[dict], consent: dict[str, bool]) -> dict[str, list[Person]]:
     out: dict[str, list[Person]] = defaultdict(list)
     for r in rows:
         out[r["account_id"]].append(Person(
@@ -148,10 +165,12 @@ def people(wh: Warehouse, settings: Settings) -> dict[str, list[Person]]:
     return dict(out)
 
 
-def _consents(wh: Warehouse, name: str) -> dict[str, bool]:
+def _consents(wh: Warehouse, name: str, contacts: ir.Table | None = None) -> dict[str, bool]:
     a = wh.table("attributes")
     a = a.filter((a.entity == "contact") & (a.name.lower() == name.lower()))
-    rows = a.select("entity_id", "value").to_pyarrow().to_pylist()
+    if contacts is not None:
+        a = a.semi_join(contacts, "entity_id")
+    rows = wh.arrow(a.select("entity_id", "value")).to_pylist()
     return {r["entity_id"]: (r["value"] or "").strip().lower() in ("true", "yes", "1", "y")
             for r in rows}  # fmt: skip
 
@@ -169,12 +188,18 @@ def signals(wh: Warehouse, settings: Settings, loads: list[str], scored_since: d
     return found
 
 
-def _in_loads(t: ir.Table, loads: list[str]) -> ir.Table:
+def _in_loads(t: ir.Table, loads: list[str] | ir.Table) -> ir.Table:
+    if isinstance(loads, ir.Table):
+        return t.semi_join(loads, "load_id")
     return t.filter(t.load_id.isin(loads))
 
 
-def _visits(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]:
-    t = _in_loads(wh.table("touches"), loads)
+def _visits(wh: Warehouse, settings: Settings, loads: list[str] | ir.Table,
+            since: dt.datetime | None = None) -> list[Signal]:  # fmt: skip
+    t = wh.table("touches")
+    if since is not None:  # the engine skips older row groups by their time stamps
+        t = t.filter(t.ts >= since)
+    t = _in_loads(t, loads)
     pages = key_pages(settings)
     if not pages:
         return []
@@ -187,7 +212,7 @@ def _visits(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]
     return [Signal("key_page_visit", r["account_id"], r["at"], f"visit:{r['day']}",
                    {"path": r["path"], "views": int(r["views"])},
                    strength=min(1.0 + 0.25 * (r["views"] - 1), 2.0))
-            for r in first.to_pyarrow().to_pylist()]  # fmt: skip
+            for r in wh.arrow(first).to_pylist()]  # fmt: skip
 
 
 def _surges(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]:
@@ -215,10 +240,20 @@ def _surges(wh: Warehouse, settings: Settings, loads: list[str]) -> list[Signal]
     return out
 
 
-def _spikes(wh: Warehouse, since: dt.datetime) -> list[Signal]:
+def signals_of(wh: Warehouse, settings: Settings, loads: ir.Table, ids: ir.Table,
+               since: dt.datetime) -> list[Signal]:  # fmt: skip
+    """The signals a few new touches can bring: key-page visits in the rows of `loads` (a
+    table of load_id) at or after `since`, and the engagement spikes of the accounts in `ids`
+    (a table of account_id)."""
+    return [*_visits(wh, settings, loads, since), *_spikes(wh, dt.datetime.min, ids)]
+
+
+def _spikes(wh: Warehouse, since: dt.datetime, ids: ir.Table | None = None) -> list[Signal]:
     s = wh.table("account_scores")
+    if ids is not None:
+        s = s.semi_join(ids, "account_id")
     s = s.filter((s.scored_at > since) & (s.momentum_1p > 0))
-    rows = s.select("account_id", "scored_at", "momentum_1p").to_pyarrow().to_pylist()
+    rows = wh.arrow(s.select("account_id", "scored_at", "momentum_1p")).to_pylist()
     return [Signal("engagement_spike", r["account_id"], r["scored_at"],
                    f"spike:{r['scored_at']:%G-W%V}", {"spike_pct": float(r["momentum_1p"])})
             for r in rows]  # fmt: skip

@@ -14,13 +14,16 @@ import datetime as dt
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from abmkit.config.base import Section
-from abmkit.errors import ConfigError
+from abmkit.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    from abmkit.app import Abm
 
 LIBRARY = "library"  # the built-in plays, in this package
 PLAYS_DIR = "plays"  # a workspace's own plays
@@ -201,3 +204,11 @@ def copy_play(workspace: Path, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     return target
+
+
+def play_named(abm: Abm, name: str) -> tuple[Play, str]:
+    """One play of the workspace (built-in or its own), validated, with where it comes from."""
+    found = abm.plays()
+    if name not in found:
+        raise NotFoundError(f"no play {name!r}; known: {', '.join(sorted(found)) or 'none'}")
+    return found[name]

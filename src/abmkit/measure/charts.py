@@ -37,7 +37,7 @@ def _has(frame: pd.DataFrame, columns: Iterable[str]) -> bool:
     return not frame.empty and set(columns) <= set(frame.columns)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Plain JSON values (no NaN, no numpy scalars) for the inline data."""
     rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     return [{str(k): _plain(v) for k, v in row.items()} for row in rows]
@@ -56,7 +56,7 @@ def _utc_ms(day: str) -> int:
     return int(pd.Timestamp(day, tz="UTC").timestamp() * 1000)
 
 
-def _styled(chart: Any) -> dict[str, Any]:
+def styled(chart: Any) -> dict[str, Any]:
     """The house style (type, colours, quiet axes) on a top-level chart, as its spec."""
     return dict(
         chart.configure(font=FONT, background="white", padding=8)
@@ -84,17 +84,17 @@ def funnel(stages: pd.DataFrame) -> dict[str, Any] | None:
     color = alt.Color("stage:N", title="Journey stage", sort=order, scale=alt.Scale(domain=order))
     tooltip = [alt.Tooltip("week:N", title="Week"), alt.Tooltip("stage:N", title="Stage"),
                alt.Tooltip("accounts_text:N", title="Accounts")]  # fmt: skip
-    base = alt.Chart(alt.Data(values=_records(data)))
+    base = alt.Chart(alt.Data(values=records(data)))
     weeks = list(pd.unique(data["week"]))
     if len(weeks) == 1:
-        return _styled(_funnel_snapshot(base, order, color, tooltip, weeks[0]))
+        return styled(_funnel_snapshot(base, order, color, tooltip, weeks[0]))
     ticks = [_utc_ms(w) for w in weeks]  # the Mondays, not d3's Sunday weeks
     chart = base.mark_line(point=alt.OverlayMarkDef(size=36), strokeWidth=2.5).encode(
         x=alt.X("utcyearmonthdate(week):T", title="Week", scale=alt.Scale(padding=14),
                 axis=alt.Axis(format="%b %-d", labelAngle=0, values=ticks, grid=False)),
         y=alt.Y("accounts:Q", title="Accounts"), color=color, tooltip=tooltip,
     ).properties(width=WIDTH - 120, height=300)  # fmt: skip
-    return _styled(chart)
+    return styled(chart)
 
 
 def _funnel_snapshot(base: alt.Chart, order: list[str], color: alt.Color, tooltip: list[Any],
@@ -120,7 +120,7 @@ def tiers(table: pd.DataFrame) -> dict[str, Any] | None:
         data[col] = table[col].to_numpy()
         data[f"{col}_text"] = [format_value(col, v) for v in table[col]]
     order = list(data["tier"])
-    base = alt.Chart(alt.Data(values=_records(data))).encode(
+    base = alt.Chart(alt.Data(values=records(data))).encode(
         x=alt.X("tier:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
     )  # fmt: skip
     panels = [
@@ -130,7 +130,7 @@ def tiers(table: pd.DataFrame) -> dict[str, Any] | None:
             ("pipeline_per_account", "Pipeline per account"),
         )
     ]
-    return _styled(alt.hconcat(*panels, spacing=48))
+    return styled(alt.hconcat(*panels, spacing=48))
 
 
 def _tier_panel(base: alt.Chart, column: str, title: str) -> alt.LayerChart:
@@ -157,7 +157,7 @@ def attribution(table: pd.DataFrame) -> dict[str, Any] | None:
     long["model"] = [format_value("model", m) for m in long["model"]]
     models = list(pd.unique(long["model"]))
     channels = [str(c) for c in pd.unique(long["channel"])]
-    chart = alt.Chart(alt.Data(values=_records(long))).mark_bar().encode(
+    chart = alt.Chart(alt.Data(values=records(long))).mark_bar().encode(
         x=alt.X("channel:N", sort=channels, title=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("model:N", sort=models),
         y=alt.Y("credit:Q", title="Credit", axis=alt.Axis(labelExpr=DOLLAR_LABELS)),
@@ -171,7 +171,7 @@ def attribution(table: pd.DataFrame) -> dict[str, Any] | None:
                                       labelOrient="top")),
         spacing=24,
     ).resolve_scale(y="independent")  # fmt: skip
-    return _styled(chart)
+    return styled(chart)
 
 
 def lift(table: pd.DataFrame) -> dict[str, Any] | None:
@@ -184,7 +184,7 @@ def lift(table: pd.DataFrame) -> dict[str, Any] | None:
               known.groupby("metric", sort=False)]  # fmt: skip
     if not panels:
         return None
-    return _styled(alt.vconcat(*panels, spacing=32).resolve_scale(color="shared"))
+    return styled(alt.vconcat(*panels, spacing=32).resolve_scale(color="shared"))
 
 
 def _lift_panel(metric: str, rows: pd.DataFrame) -> alt.LayerChart:
@@ -201,7 +201,7 @@ def _lift_panel(metric: str, rows: pd.DataFrame) -> alt.LayerChart:
               axis=alt.Axis(labelFontSize=13, labelLimit=220))  # fmt: skip
     axis = alt.Axis(format="+,.1~f" if share else "$,.0f", labelFlush=False)
     title = "percentage points" if share else "dollars per account"
-    base = alt.Chart(alt.Data(values=_records(data)))
+    base = alt.Chart(alt.Data(values=records(data)))
     zero = base.mark_rule(color=MUTED, strokeDash=[4, 4]).encode(x=alt.datum(0))
     interval = base.mark_rule(strokeWidth=3, color="#9aa5b1").encode(
         y=y, x=alt.X("low:Q", title=f"Treated − holdout, {title}", axis=axis), x2="high:Q"

@@ -26,6 +26,7 @@ the same numbers. The sections and their columns:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,14 @@ if TYPE_CHECKING:
 
 SECTIONS = ("kpis", "funnel_stages", "funnel_moves", "tiers", "acv", "movers", "attribution",
             "lift")  # fmt: skip
+SECTION_TITLES = {
+    "kpis": "Headline", "funnel_stages": "Target accounts by journey stage, week by week",
+    "funnel_moves": "Stage moves, weekly cohorts", "tiers": "By tier",
+    "acv": "Average contract value, ABM vs non-ABM", "movers": "Top movers of the week",
+    "attribution": "Attribution (pipeline and revenue per channel)",
+    "lift": "Lift against randomized holdouts",
+}  # fmt: skip
+"""What each section is called in the terminal and the API's index."""
 
 
 @dataclass
@@ -163,3 +172,46 @@ def attribution_table(abm: Abm, period: Period, models: tuple[str, ...], *,
     frame["_order"] = frame["model"].map(list(models).index)
     frame = frame.sort_values(["_order", "pipeline"], ascending=[True, False])
     return frame.drop(columns="_order").reset_index(drop=True), journeys
+
+
+def attribution_over(abm: Abm, *, days: int = 365, as_of: dt.datetime | None = None,
+                     models: tuple[str, ...] = ATTRIBUTION_MODELS, level: str | None = None,
+                     lookback: int | None = None,
+                     order: int = 1) -> tuple[pd.DataFrame, Journeys, Period]:  # fmt: skip
+    """Attribution of the opportunities created in the `days` up to `as_of` (default: the
+    latest scores), as `abm attribution` shows it: the table, the journeys and the period."""
+    from abmkit.measure.kpis import Period
+
+    end = as_of or report_moment(abm)
+    period = Period(end - dt.timedelta(days=days), end)
+    with abm.warehouse.temporary():
+        frame, journeys = attribution_table(abm, period, models, level=level,
+                                            lookback=lookback, markov_order=order)  # fmt: skip
+    return frame, journeys, period
+
+
+# -- the JSON form (`abm report --format json`, the REST API) -----------------------------------
+def plain(value: Any) -> Any:
+    """A JSON-able form of a report cell (NaN → null, dates → ISO text)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # NumPy scalars
+        return plain(value.item())
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """A report table as JSON-able rows."""
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def report_json(report: Report, sections: tuple[str, ...] | list[str] = SECTIONS) -> dict:
+    """The report as `abm report --format json` writes it (and the API answers it)."""
+    return {
+        "workspace": report.workspace,
+        "as_of": report.as_of.isoformat(),
+        "since": report.since.isoformat() if report.since else None,
+        "sections": {name: records(report.table(name)) for name in SECTIONS if name in sections},
+    }

@@ -63,3 +63,19 @@ def earns_minutes(kind: ir.StringValue, settings: Settings) -> ir.BooleanValue:
     if settings.engagement.default_points > 0:
         return ~kind.isin([k for k, v in points.items() if v == 0])
     return kind.isin([k for k, v in points.items() if v > 0])
+
+
+def committee_map(reasons: list[dict], required: list[str]) -> list[dict]:
+    """Per required persona of one account, from its `committee` reasons: engaged (full
+    points), silent (known but not engaged lately: half) or missing (none known), with the
+    reason in words; the gaps are the ones not engaged."""
+    share = 100.0 / len(required) if required else 0.0
+    found = {r["factor"]: r for r in reasons if r["score"] == "committee"}
+    out = []
+    for persona in required:
+        r = found.get(persona, {"points": 0.0, "reason": f"no {persona.replace('_', ' ')} known"})
+        points = float(r["points"] or 0.0)
+        status = "missing" if points <= 0 else "silent" if points < share - 0.05 else "engaged"
+        out.append({"persona": persona, "status": status, "points": points,
+                    "reason": r["reason"]})  # fmt: skip
+    return out

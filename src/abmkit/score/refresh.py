@@ -501,17 +501,21 @@ def _tier2_clusters(wh: Warehouse, tiers: ir.Table, fresh: ir.Table, kept: ir.Ta
                     built: Reuse) -> ir.Table:  # fmt: skip
     """(account_id, cluster, cluster_label) of the Tier 2 accounts, grouped afresh; an
     incremental refresh keeps the stored clusters when Tier 2 has the same members and none of
-    them was re-scored (grouping the same accounts again gives the same clusters). Either way
-    a temporary table of the same name and columns."""
+    the re-scored ones has other topics than stored (grouping the same accounts with the same
+    traits again gives the same clusters). Either way a temporary table of the same name and
+    columns."""
     members = tiers.filter(tiers.tier == 2).select("account_id")
     stored = wh.table("account_scores")
     if scope is not None:
 
         def moved() -> ir.Expr:
             before = stored.filter(stored.tier == 2).select("account_id")
+            old = stored.select(_sid="account_id", _topics="top_topics")
+            new = fresh.join(old, fresh.account_id == old._sid)
+            retraited = new.filter(~new.top_topics.identical_to(new._topics)).select("account_id")
             return ibis.union(members.anti_join(before, "account_id"),
                               before.anti_join(members, "account_id"),
-                              members.semi_join(scope, "account_id")).count()  # fmt: skip
+                              members.semi_join(retraited, "account_id")).count()  # fmt: skip
 
         if int(wh.scalar(built("clusters moved", moved))) == 0:
             return wh.temp("clusters", built("clusters kept", lambda: _clustered(

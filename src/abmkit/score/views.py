@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import ibis
@@ -172,3 +173,105 @@ def _by_persona(contacts: ir.Table, per_contact: ir.Table | None) -> list[dict]:
             rows.append({"persona": "(anonymous)", "known": 0, "engaged": 0,
                          "minutes": round(float(anon), 1)})  # fmt: skip
     return rows
+
+
+# -- an account's timeline ---------------------------------------------------------------------
+def account_owner(wh: Warehouse, account_id: str) -> str | None:
+    """The CRM owner of an account (None when it has none)."""
+    acc = wh.table("accounts")
+    rows = acc.filter(acc.account_id == account_id).select("owner").to_pyarrow().to_pylist()
+    return rows[0]["owner"] if rows else None
+
+
+def account_events(wh: Warehouse, account_id: str, limit: int = 50) -> list[dict]:
+    """The newest `limit` things that happened to an account in the warehouse, newest first:
+    touches, stage changes, tier changes, opportunities opened and closed. Each is
+    {at, kind, summary, detail}."""
+    with wh.temporary():
+        found = (_touch_events(wh, account_id, limit) + _stage_events(wh, account_id, limit)
+                 + _tier_events(wh, account_id, limit)
+                 + _opportunity_events(wh, account_id, limit))  # fmt: skip
+    return newest_first(found)[:limit]
+
+
+def newest_first(events: list[dict]) -> list[dict]:
+    """Events of any source in one order: newest first, dates read as their midnight."""
+    for e in events:
+        if not isinstance(e["at"], dt.datetime):
+            e["at"] = dt.datetime.combine(e["at"], dt.time())
+    return sorted(events, key=lambda e: e["at"], reverse=True)
+
+
+def _rows(t: ir.Table, order: str, limit: int) -> list[dict]:
+    return t.order_by(ibis.desc(order)).limit(limit).to_pyarrow().to_pylist()
+
+
+def _event(at: object, kind: str, summary: str, detail: dict) -> dict:
+    return {"at": at, "kind": kind, "summary": summary, "detail": detail}
+
+
+def _touch_events(wh: Warehouse, account_id: str, limit: int) -> list[dict]:
+    t = wh.table("touches")
+    t = t.filter(t.account_id == account_id).select("ts", "kind", "channel", "email", "url",
+                                                    "campaign_id", "cost")  # fmt: skip
+    events = []
+    for r in _rows(t, "ts", limit):
+        who = f" by {r['email']}" if r["email"] else ""
+        events.append(_event(r.pop("ts"), "touch", f"{r['kind']} ({r['channel']}){who}", r))
+    return events
+
+
+STAGE_FIELDS = (("buying_stage", "buying stage"), ("journey_stage", "journey stage"),
+                ("fit_bucket", "fit"), ("tier", "tier"))  # fmt: skip
+
+
+def _stage_events(wh: Warehouse, account_id: str, limit: int) -> list[dict]:
+    """A stage entry per recorded snapshot, saying what moved since the one before it."""
+    h = wh.table("score_history")
+    rows = _rows(h.filter(h.account_id == account_id).drop("account_id"), "as_of", limit + 1)
+    events = []
+    for row, before in zip(rows[:limit], [*rows[1:], None], strict=False):
+        if before is None:
+            summary = "first recorded: " + "; ".join(f"{label} {row[k]}"
+                                                     for k, label in STAGE_FIELDS)  # fmt: skip
+        else:
+            summary = "; ".join(f"{label} {before[k]} → {row[k]}" for k, label in STAGE_FIELDS
+                                if before[k] != row[k]) or "priority moved"  # fmt: skip
+        events.append(_event(row.pop("as_of"), "stage", summary, row))
+    return events
+
+
+def _tier_events(wh: Warehouse, account_id: str, limit: int) -> list[dict]:
+    t = wh.table("tier_changes")
+    rows = _rows(t.filter(t.account_id == account_id).drop("account_id"), "as_of", limit)
+    return [_event(r.pop("as_of"), "tier", f"{_tier(r['from_tier'])} → {_tier(r['to_tier'])}: "
+                   f"{r['reason']}", r) for r in rows]  # fmt: skip
+
+
+def _tier(tier: int | None) -> str:
+    return f"Tier {tier}" if tier is not None else "no tier"
+
+
+def _opportunity_events(wh: Warehouse, account_id: str, limit: int) -> list[dict]:
+    """One entry when an opportunity opened and one when it closed (won or lost)."""
+    o = wh.table("opportunities")
+    o = o.filter(o.account_id == account_id).select("opportunity_id", "name", "stage", "amount",
+                                                    "created_at", "closed_at", "is_closed",
+                                                    "is_won")  # fmt: skip
+    events = []
+    for r in _rows(o, "created_at", limit):
+        amount = f"${r['amount']:,.0f}" if r["amount"] is not None else "no amount"
+        events.append(_event(r["created_at"], "opportunity",
+                             f"opportunity {r['name']} opened ({amount})", r))  # fmt: skip
+        if r["closed_at"] is not None and r["is_closed"]:
+            won = "won" if r["is_won"] else "lost"
+            events.append(_event(r["closed_at"], "opportunity",
+                                 f"opportunity {r['name']} {won} ({amount})", r))  # fmt: skip
+    return events
+
+
+def owned_accounts(wh: Warehouse, owner: str) -> list[str]:
+    """The IDs of the accounts whose CRM owner is `owner` (what a sales user may see)."""
+    acc = wh.table("accounts")
+    ids = acc.filter(acc.owner == owner).select("account_id").to_pyarrow()
+    return sorted(str(i) for i in ids["account_id"].to_pylist())

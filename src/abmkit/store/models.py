@@ -171,3 +171,22 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class BeaconEvent(Base):
+    """One event from a website (a page view or a form), queued when it arrives — committed
+    before the server answers 202 — and processed later by the server's worker. `key` is
+    unique: the same event sent twice is stored once. `processed_at` is empty until the worker
+    has stored its touch, re-scored its account and run the agent on it; after a crash the
+    worker resumes the unprocessed ones."""
+
+    __tablename__ = "beacon_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    event: Mapped[dict] = mapped_column(JSON, default=dict)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    account_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
