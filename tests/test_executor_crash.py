@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from abmkit.act.faults import ENV, POINTS
+from abmkit.act.faults import ENV, EXECUTOR_POINTS
 from abmkit.config.settings import Settings
 from abmkit.config.workspace import init_workspace
 from abmkit.store import open_app_store
@@ -97,7 +97,7 @@ def delivered_keys(receiver: WebhookReceiver, inbox: Inbox) -> list[str]:
 
 
 @pytest.mark.parametrize("nth", [2, 3], ids=["at-an-email", "at-a-webhook"])
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", EXECUTOR_POINTS)
 def test_a_crash_at_any_point_loses_nothing_and_repeats_only_the_acknowledged(
     point, nth, tmp_path, receiver, inbox
 ):

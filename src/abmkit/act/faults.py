@@ -17,14 +17,17 @@ from collections import Counter
 from abmkit.errors import ConfigError
 
 ENV = "ABMKIT_FAULT_CRASH_AT"
-POINTS = (
+EXECUTOR_POINTS = (
     "claimed",  # the claim is committed: the actions are `sending`, nothing has left
     "connected",  # the connector is about to hand the message over; the remote has not acked
     "acknowledged",  # the remote acknowledged (or the file is in place); the commit is not made
     "committed",  # the action is committed as sent (or dry_run)
+)
+BEACON_POINTS = (
     "beacon_written",  # a beacon batch's touches are stored; not re-scored, events not marked
     "beacon_acted",  # its actions are committed; its events are not marked processed
 )
+POINTS = EXECUTOR_POINTS + BEACON_POINTS
 
 _reached: Counter[str] = Counter()
 

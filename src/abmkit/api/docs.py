@@ -22,4 +22,5 @@ def install(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url="/v1/openapi.json", title="abmkit API",
                                    swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{PREFIX}/swagger-ui.css",
-                                   swagger_favicon_url="data:,")  # fmt: skip
+                                   swagger_favicon_url="data:,",
+                                   swagger_ui_parameters={"validatorUrl": None})  # fmt: skip

@@ -104,15 +104,9 @@ def get(store: AppStore, action_id: str) -> Action:
 
 def listing(store: AppStore, *, status: str | None = "pending_approval", play: str | None = None,
             account: str | None = None, limit: int = 50) -> list[Action]:  # fmt: skip
-    q = select(Action).order_by(Action.created_at.desc(), Action.id).limit(limit)
-    if status and status != "all":
-        q = q.where(Action.status == status)
-    if play:
-        q = q.where(Action.play == play)
-    if account:
-        q = q.where(Action.account_id == account)
+    q = _matching(status, play, account).order_by(Action.created_at.desc(), Action.id)
     with Session(store.engine, expire_on_commit=False) as session:
-        return list(session.scalars(q))
+        return list(session.scalars(q.limit(limit)))
 
 
 def page(store: AppStore, *, status: str | None = "pending_approval", play: str | None = None,
