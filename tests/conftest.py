@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,26 +339,34 @@ def server(demo_ws) -> Iterator[Server]:
         yield Server(app, client)
 
 
-@pytest.fixture
-def live_server(demo_ws) -> Iterator[str]:
-    """The app served by a real uvicorn on 127.0.0.1 (a thread of this process); its base URL."""
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """`app` on a real uvicorn on 127.0.0.1 (a thread of this process); its base URL."""
     import threading
     import time
 
     import uvicorn
 
-    from abmkit.api import create_app
-
-    config = uvicorn.Config(create_app(demo_ws), host="127.0.0.1", port=_free_port(),
-                            log_level="warning")  # fmt: skip
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, daemon=True)
+    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not served.started:
+    while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
-    served.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(demo_ws) -> Iterator[str]:
+    """The app over the demo workspace served by a real uvicorn on 127.0.0.1; its base URL."""
+    from abmkit.api import create_app
+
+    with served(create_app(demo_ws)) as url:
+        yield url

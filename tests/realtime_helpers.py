@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from abmkit.config.workspace import CONFIG_NAME, init_workspace
 from abmkit.measure.holdout import TREATED, group_of, tier_scope
 from abmkit.resolve.visitors import KnownContact, sign_contact, signing_key
 from abmkit.store.models import Action, BeaconEvent
-from conftest import _free_port, ok, write_csv
+from conftest import ok, write_csv
 
 SITE = "site_realtime_test"
 ORIGIN = "https://www.seller.example"
@@ -163,24 +162,3 @@ def touches(app: Any) -> list[dict]:
 
 def gate_of(app: Any) -> Any:
     return app.state.gate if hasattr(app, "state") else nullcontext()
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    """`app` on a real uvicorn on 127.0.0.1 (a thread of this process); its base URL."""
-    import uvicorn
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)

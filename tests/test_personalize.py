@@ -19,7 +19,7 @@ from abmkit.config.realtime import PersonalizationSettings
 from abmkit.content.personalize import Personalizer
 from abmkit.content.settings import ContentSettings
 from abmkit.resolve.visitors import AccountCard
-from conftest import SCREENSHOTS, _free_port
+from conftest import SCREENSHOTS, _free_port, served
 
 DEFAULTS = {"headline": "Analytics for every team", "subheadline": "One place for your data.",
             "cta": "Learn more", "proof": "Used by data teams."}  # fmt: skip
@@ -190,7 +190,7 @@ def test_the_snippet_swaps_slots_and_keeps_the_known_contact_in_chromium(
     rt.write_settings(ws, {"personalization": RULES, "server": {"sites": [
         {"key": rt.SITE, "origins": [website]}]}})  # fmt: skip
     app = create_app(ws)
-    with rt.served(app) as api:
+    with served(app) as api:
         (tmp_path / "site" / "index.html").write_text(PAGE.format(api=api, site=rt.SITE))
         token = rt.token(app.state.abm, 1)
         context = browser.new_context()
