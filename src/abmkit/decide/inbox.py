@@ -116,8 +116,7 @@ def page(store: AppStore, *, status: str | None = "pending_approval", play: str 
     (a sales owner's), only theirs. Long lists of accounts are asked 500 at a time (a bounded
     IN list per query), the newest `offset + limit` of each part merged."""
     q = _matching(status, play, account)
-    parts = [q] if accounts is None else [q.where(Action.account_id.in_(chunk))
-                                          for chunk in _chunks(sorted(accounts), 500)]  # fmt: skip
+    parts = per_accounts(q, accounts)
     newest = (Action.created_at.desc(), Action.id)
     with Session(store.engine, expire_on_commit=False) as session:
         total = sum(session.scalar(select(func.count()).select_from(p.subquery())) or 0
@@ -139,8 +138,12 @@ def _matching(status: str | None, play: str | None, account: str | None) -> Sele
     return q
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def per_accounts(q: Select, accounts: Collection[str] | None, size: int = 500) -> list[Select]:
+    """`q` as it is, or limited to `accounts` in parts of `size` (a bounded IN list each)."""
+    if accounts is None:
+        return [q]
+    ids = sorted(accounts)
+    return [q.where(Action.account_id.in_(ids[i : i + size])) for i in range(0, len(ids), size)]
 
 
 def approve(store: AppStore, settings: Settings, action_id: str, *, note: str = "",

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from abmkit.config.settings import Settings
+from abmkit.decide import inbox
 from abmkit.measure import charts
 from abmkit.measure.formatting import format_value
 from abmkit.score.committee import earns_minutes
@@ -134,13 +135,7 @@ def agent_activity(store: AppStore, *, days: int = 14,
 
 def _in_chunks(session: Session, q: Any, accounts: Collection[str] | None) -> list[tuple]:
     """Run `q`, or once per 500 of `accounts` when given (a bounded IN list per query)."""
-    if accounts is None:
-        return [tuple(r) for r in session.execute(q)]
-    ids, rows = sorted(accounts), []
-    for start in range(0, len(ids), 500):
-        part = q.where(Action.account_id.in_(ids[start : start + 500]))
-        rows += [tuple(r) for r in session.execute(part)]
-    return rows
+    return [tuple(r) for part in inbox.per_accounts(q, accounts) for r in session.execute(part)]
 
 
 def actions_by_status(store: AppStore,
