@@ -36,7 +36,7 @@ formulas as ``abmkit.score`` (docs/scoring.md), vectorized, with no loop over ro
   reasons (≈ 16 rows per account) are written to two parquet files.
 
 It still does less than abmkit's refresh: no ``score_history`` or ``tier_changes``, no upsert
-(no ``reason_id`` key, no comparison with stored rows), and **no Tier 2 clusters** (k-means;
+(no comparison with stored rows), and **no Tier 2 clusters** (k-means;
 skipped). It scores a *first* refresh: there are no previous tiers, so neither tier multipliers
 of engagement nor hysteresis apply. ICP rules over custom attributes are not implemented (the
 demo's ICP has none; a workspace that sets them is refused).

@@ -15,7 +15,7 @@ the pandas version does with abmkit's own functions: personas read from titles b
 (``lookalike_scores``, scikit-learn). Timed, from the start: the settings, the lookalike, every
 statement and both files.
 
-None of abmkit's machinery: no Ibis, no upsert (no key per reason, no comparison with stored
+None of abmkit's machinery: no Ibis, no upsert (no comparison with stored
 rows), no ``score_history`` or ``tier_changes``, no Tier 2 clusters; a *first* refresh, so
 neither tier multipliers of engagement nor hysteresis apply. A ratio of abmkit to pandas can only
 approach the ratio of this floor to pandas.
@@ -530,7 +530,7 @@ def reason_sql(settings: Settings) -> list[str]:
 
 def run(workspace: Path, out: Path, reasons_out: Path, store: bool = False) -> dict:
     """With `store`, the scores and reasons are written where abmkit keeps them (its
-    `account_scores` and `score_reasons`, a key per reason, one transaction) instead of the two
+    `account_scores` and `score_reasons`, one transaction) instead of the two
     parquet files, which are then exported from those tables, untimed, for the comparison."""
     if store:  # untimed: the tables as this release of abmkit makes them (columns added)
         open_warehouse(open_workspace(workspace).warehouse_url).close()
@@ -594,8 +594,8 @@ def run(workspace: Path, out: Path, reasons_out: Path, store: bool = False) -> d
                 f"SELECT {select}, {lit(dt.datetime.now())} FROM {source}")  # fmt: skip
         ex(
             con,
-            f"""INSERT INTO score_reasons (reason_id, account_id, score, factor, points,
-            reason) SELECT account_id || '|' || score || '|' || factor, * FROM ({reason_rows})""",
+            f"""INSERT INTO score_reasons (account_id, score, factor, points, reason)
+            SELECT * FROM ({reason_rows})""",
         )
         ex(con, "COMMIT")
         seconds = time.perf_counter() - clock

@@ -175,7 +175,7 @@ def write_history(abm: Abm) -> None:
         "priority": [h[4] for h in latest.values()],
     })  # fmt: skip
     wh.insert("account_scores", wh.stage(now))
-    reasons = pa.table({"reason_id": ["r1", "r2", "r3"], "account_id": ["A", "A", "B"],
+    reasons = pa.table({"account_id": ["A", "A", "B"],
                         "score": ["committee"] * 3, "factor": ["economic_buyer", "champion",
                                                                "champion"],
                         "points": [50.0, 25.0, 50.0], "reason": ["", "", ""]})  # fmt: skip

@@ -155,6 +155,48 @@ def test_opening_adds_the_columns_a_newer_release_gave_a_table(wh):
         again.close()
 
 
+def test_opening_drops_the_columns_a_release_retired(wh):
+    """`score_reasons.reason_id` (a key per reason, made of the three columns that name one)
+    is dropped when a workspace of an earlier release is opened; the reasons stay."""
+    wh.execute_sql('ALTER TABLE "score_reasons" ADD COLUMN "reason_id" VARCHAR')
+    wh.execute_sql(
+        "INSERT INTO score_reasons (reason_id, account_id, score, factor, points, "
+        "reason) VALUES ('a1|fit|industry', 'a1', 'fit', 'industry', 40, 'Software')"
+    )
+    assert "reason_id" in wh.con.table("score_reasons").columns
+    again = open_warehouse(wh.url)
+    try:
+        t = again.con.table("score_reasons")
+        assert t.columns == tuple(SYSTEM["score_reasons"].names)
+        assert again.arrow(t.select("account_id", "reason")).to_pylist() == [
+            {"account_id": "a1", "reason": "Software"}
+        ]
+    finally:
+        again.close()
+
+
+def test_pipelined_statements_run_in_order_and_a_failure_names_its_sql(wh):
+    """Inside `pipelined`, `temp` and `stage` return before their statements run (DuckDB: on a
+    thread of their own; elsewhere at once): each one still sees the ones before, a read waits
+    for them, and a failed one is raised at the next use of the connection, with its table and
+    SQL."""
+    rows = pa.table({"n": pa.array([1, 2, 3], pa.int64())})
+    with wh.temporary(), wh.pipelined():
+        staged = wh.stage(rows, prefix="rows")
+        doubled = wh.temp("step", staged.mutate(n=staged.n * 2))
+        total = wh.temp("step", doubled.agg(n=doubled.n.sum()))
+        assert wh.arrow(total).to_pylist() == [{"n": 12}]
+        assert wh.scalar(doubled.n.max()) == 6
+    with pytest.raises(EngineError) as failed, wh.temporary(), wh.pipelined():
+        source = wh.stage(rows, prefix="rows")
+        bad = source.mutate(n=ibis.literal("not a number").cast("int64"))
+        wh.temp("after", wh.temp("bad", bad).mutate(m=ibis._.n + 1))
+        wh.count("accounts")  # any use of the connection waits, and raises the failure
+    assert failed.value.table.startswith("_abm1_bad_") and "not a number" in failed.value.sql
+    assert wh._pipe.pool is None and not wh._pipe.queued  # the queue is gone with its block
+    assert wh.arrow(wh.table("accounts").select("account_id")).num_rows == 0
+
+
 def test_temporary_tables_are_named_by_order_and_compiled_once(wh):
     """Inside a `temporary` block the names depend only on the order of the calls, so the same
     steps build equal expressions, compiled once; everything made inside is dropped on the way

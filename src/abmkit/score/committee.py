@@ -29,7 +29,7 @@ def committee_reasons(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Ta
                           factor=ibis.literal(""), points=ibis.literal(0.0),
                           reason=ibis.literal("")).limit(0)  # fmt: skip
     share = 100.0 / len(required)
-    c = contacts_with_personas(wh, settings)
+    c = contacts_with_personas(wh, settings, narrow=True)
     c = c.filter(c.account_id.notnull() & c.persona.isin(required))
     known = c.group_by(["account_id", "persona"]).agg(known=c.count())
     days = cfg.engaged_days

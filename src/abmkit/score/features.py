@@ -113,7 +113,7 @@ def _recent_intent(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table
 def _touch_counts(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
     t = wh.table("touches").filter(ibis._.account_id.notnull() & (ibis._.ts <= moment(as_of)))
     t = t.filter(t.ts > days_earlier(as_of, TOUCH_FEATURE_DAYS))
-    t = t.mutate(_path=url_path(t.url.fill_null("")))
+    t = t.mutate(_path=url_path(t.url))
     age = days_before(as_of, t.ts)
 
     def count(condition: ir.BooleanValue) -> ir.IntegerValue:

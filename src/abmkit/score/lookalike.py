@@ -105,7 +105,12 @@ def customers(wh: Warehouse) -> ir.Table:
 
 def lookalike_scores(wh: Warehouse, settings: Settings) -> Lookalike:
     """Train the lookalike model on the customers vs every other account and score them all."""
-    frame = _accounts(wh)
+    return train_lookalike(lookalike_accounts(wh), settings)
+
+
+def train_lookalike(frame: pa.Table, settings: Settings) -> Lookalike:
+    """`lookalike_scores` on the rows `lookalike_accounts` read: no warehouse, so a refresh can
+    train it in a thread of its own while the engine computes the other scores."""
     y = frame["customer"].to_numpy()
     n_customers, need = int(y.sum()), settings.icp.min_customers_for_lookalike
     if n_customers < need:
@@ -162,16 +167,16 @@ def _percentile(values: np.ndarray) -> np.ndarray:
 
 
 # -- features -----------------------------------------------------------------------------------
-def _accounts(wh: Warehouse) -> pa.Table:
+def lookalike_accounts(wh: Warehouse) -> pa.Table:
     """One row per account, ordered by account_id: firmographics, whether it is a customer, and
     its technologies as ';A;b;' (NULL when unknown)."""
     t = wh.table("accounts")
-    frame = t.select(
+    frame = wh.arrow(t.select(
         "account_id", "industry", "country", employees=t.employees.cast(dt.float64),
         revenue=t.revenue.cast(dt.float64), techs="technologies",
         customer=t.account_id.isin(customers(wh).account_id).fill_null(False),
-    ).order_by("account_id").to_pyarrow()  # fmt: skip
-    lists = _tech_lists(t).to_pyarrow()  # far fewer than accounts: each normalized once
+    ).order_by("account_id"))  # fmt: skip
+    lists = wh.arrow(_tech_lists(t))  # far fewer than accounts: each normalized once
     which = pc.index_in(frame["techs"], value_set=lists["technologies"].combine_chunks())
     techs = lists["techs"].take(which)
     return frame.set_column(frame.schema.get_field_index("techs"), "techs", techs).combine_chunks()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import ibis
@@ -36,7 +38,7 @@ from abmkit.score.incremental import (
     touched_accounts,
     unseen_loads,
 )
-from abmkit.score.lookalike import Lookalike, lookalike_scores
+from abmkit.score.lookalike import Lookalike, lookalike_accounts, train_lookalike
 from abmkit.score.propensity import expected_acv, predict
 from abmkit.score.signals import (
     Moment,
@@ -61,7 +63,8 @@ from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import ACCOUNT_SCORES, SCORE_RUNS
 
 HISTORY_KEYS = ["fit_bucket", "buying_stage", "journey_stage", "tier"]
-REASON_KEYED = ["reason_id", *REASON_COLUMNS]
+REASON_KEY = ["account_id", "score", "factor"]
+"""What names a reason: one row per account, score and factor."""
 CORE = [c for c in ACCOUNT_SCORES.names
         if c not in ("as_of", "tier", "cluster", "cluster_label", "scored_at")]  # fmt: skip
 """The stored columns a refresh computes before tiers and clusters are assigned."""
@@ -98,24 +101,21 @@ def latest_data_time(wh: Warehouse) -> dt.datetime | None:
 
 def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
                 model: ModelVersion | None = None,
-                lookalike: Lookalike | None = None) -> tuple[ir.Table, ir.Table]:  # fmt: skip
+                lookalike: Lookalike | Callable[[], Lookalike] | None = None,
+                ) -> tuple[ir.Table, ir.Table]:  # fmt: skip
     """Every account of `wh` (the warehouse, or a `ScopedWarehouse` of some accounts) with
     every score (tier not yet assigned), and the reasons (long form). With an active
     propensity model, priority is its expected value: propensity × the account's expected ACV;
     without one, the weighted mean of fit, intent and engagement. The lookalike score comes
-    from `lookalike` (a model trained on every account); without it, each account keeps the
+    from `lookalike` (a model trained on every account, or what waits for one being trained:
+    it is asked for after the other scores are computed); without it, each account keeps the
     one it has."""
     if not isinstance(wh, ScopedWarehouse):  # every account; each shared input computed once
         wh = ScopedWarehouse(wh)
     full = wh.base
     fit, fit_reasons = fit_scores(wh, settings)
     previous = wh.table("account_scores").select("account_id", "tier")
-    if lookalike is not None and lookalike.scores is not None:
-        fit = fit.left_join(wh.stage(lookalike.scores, prefix="lookalike"), "account_id").drop(
-            "account_id_right")  # fmt: skip
-    elif lookalike is not None:
-        fit = fit.mutate(lookalike=ibis.null(idt.float64))
-    else:
+    if lookalike is None:
         stored = wh.table("account_scores").select("account_id", "lookalike")
         fit = fit.left_join(stored, "account_id").drop("account_id_right")
     eng, _ = engagement(wh, settings, as_of, tiers=previous)
@@ -150,13 +150,19 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
                  **{f"_c_{k}": v for k, v in contrib.items()})  # fmt: skip
     eligible, why_not = eligibility(t, settings)
     t = t.mutate(eligible=eligible, why_not=why_not)
+    model_of = lookalike() if callable(lookalike) else lookalike
+    if model_of is not None and model_of.scores is not None:
+        t = t.left_join(wh.stage(model_of.scores, prefix="lookalike"), "account_id").drop(
+            "account_id_right")  # fmt: skip
+    elif model_of is not None:
+        t = t.mutate(lookalike=ibis.null(idt.float64))
     t = wh.temp("scored", t)  # the reasons read it
     reasons = [fit_reasons, _intent_reasons(t), _engagement_reasons(t, settings),
                *_priority_reasons(t, settings, model),
                committee_reasons(wh, settings, as_of)]  # fmt: skip
-    if lookalike is not None and lookalike.reasons is not None:
-        reasons.append(wh.stage(lookalike.reasons, prefix="lookalike_reasons"))
-    elif lookalike is None:  # the stored ones stand, as the score does
+    if model_of is not None and model_of.reasons is not None:
+        reasons.append(wh.stage(model_of.reasons, prefix="lookalike_reasons"))
+    elif model_of is None:  # the stored ones stand, as the score does
         stored_reasons = wh.table("score_reasons").filter(ibis._.score == "lookalike")
         reasons.append(stored_reasons.semi_join(t, "account_id").select(*REASON_COLUMNS))
     return t, ibis.union(*reasons)
@@ -247,7 +253,9 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     `incremental`: re-score only the accounts touched by data loaded since the last refresh
     (see `abmkit.score.incremental`); `identity_changed_at` is when identity resolution last
     moved rows between accounts (a full refresh is needed after it)."""
-    with wh.temporary():  # the refresh's working tables go when it ends
+    # the refresh's working tables go when it ends; Python builds each statement while the
+    # engine runs the one before
+    with wh.temporary(), wh.pipelined():
         return _refresh(wh, settings, as_of, model, incremental, identity_changed_at)
 
 
@@ -293,12 +301,15 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
                    "now": pa.array([now], pa.timestamp("us"))}  # fmt: skip
         clock = wh.stage(pa.table(moments), prefix="clock")
         at, stamp = clock.as_of.max().as_scalar(), clock.now.max().as_scalar()
-    # The lookalike model learns from every account: trained on full refreshes only.
-    lookalike = lookalike_scores(wh, settings) if scope is None else None
-    if lookalike is not None and lookalike.note:
-        result.notes.append(lookalike.note)
     if scope is None:
-        scored, reasons = score_table(wh, settings, at, model, lookalike=lookalike)
+        # The lookalike model learns from every account: trained on full refreshes only, in a
+        # thread of its own while the engine computes the other scores.
+        with ThreadPoolExecutor(1, thread_name_prefix="lookalike") as pool:
+            training = pool.submit(train_lookalike, lookalike_accounts(wh), settings)
+            scored, reasons = score_table(wh, settings, at, model, lookalike=training.result)
+        note = training.result().note
+        if note:
+            result.notes.append(note)
         built = Reuse()  # a full refresh builds everything afresh
     else:
         prepared = _prepared_scores(wh, settings, clock, model, scope, fingerprint)
@@ -332,30 +343,29 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         final[c].round(4).name(c) if ACCOUNT_SCORES[c].is_floating() else final[c]
         for c in ACCOUNT_SCORES.names]))  # fmt: skip
     plan = plan_upsert(wh, "account_scores", rows, "account_id", compare, built=built)
-    keyed = wh.temp("reasons", built("keyed", lambda: reasons.mutate(
-        reason_id=reasons.account_id + "|" + reasons.score + "|" + reasons.factor)))  # fmt: skip
     changes = _tier_changes(wh, final, previous, cuts, settings, now, built)
     history = _history_rows(wh, final, stamp, built)
-    if scope is None:
-        reason_plan = plan_upsert(wh, "score_reasons", keyed, "reason_id", REASON_COLUMNS)
-        stored_reasons = wh.table("score_reasons")
+    # An account's reasons are replaced as a whole, and only where one of them moved: a
+    # comparison per account instead of a key per reason.
+    replaced = scope
+    first = scope is None and not wh.count("score_reasons")
+    if scope is None and not first:
+        reasons = wh.temp("reasons", reasons)
+        replaced = wh.temp("replaced", _moved_reasons(reasons, wh.table("score_reasons")))
         gone_scores = previous.anti_join(wh.table("accounts"), "account_id").select("account_id")
-        gone_reasons = stored_reasons.anti_join(keyed, "reason_id").select("reason_id")
-        gone = [wh.temp("gone", ids) for ids in (gone_scores, gone_reasons)]
+        gone = wh.temp("gone", gone_scores)
     with wh.transaction():
         apply_upsert(wh, plan)
-        if scope is None:
-            apply_upsert(wh, reason_plan)
-            _delete_missing(wh, "account_scores", "account_id", gone[0])
-            _delete_missing(wh, "score_reasons", "reason_id", gone[1])
+        if first:  # nothing stored to compare with (a new workspace): straight in
+            wh.insert("score_reasons", reasons.select(*REASON_COLUMNS))
         else:
-            # The re-scored accounts' reasons are replaced: one pass over the reasons instead
-            # of a comparison per row. No account was removed since the last refresh (a merge
-            # or a load of accounts makes the refresh a full one).
-            ids = wh.compile(scope.select("account_id"))
-            wh.execute_sql(f'DELETE FROM "score_reasons" WHERE "account_id" IN ({ids})',
-                           table="score_reasons")  # fmt: skip
-            wh.insert("score_reasons", built("keyed rows", lambda: keyed.select(*REASON_KEYED)))
+            if scope is None:
+                _delete_missing(wh, "account_scores", "account_id", gone)
+            # (an incremental refresh removes no account: a merge or a load of accounts makes
+            # the refresh a full one)
+            _delete_missing(wh, "score_reasons", "account_id", replaced)
+            rows = reasons if scope is not None else reasons.semi_join(replaced, "account_id")
+            wh.insert("score_reasons", built("reason rows", lambda: rows.select(*REASON_COLUMNS)))
         if changes.num_rows:
             wh.insert("tier_changes", wh.stage(changes, prefix="changes"))
         history_rows = int(wh.scalar(built("history count", lambda: history.count())))
@@ -525,7 +535,7 @@ def _tier2_clusters(wh: Warehouse, tiers: ir.Table, fresh: ir.Table, kept: ir.Ta
         topics = ibis.union(topics, kept.select("account_id", "top_topics"))
     acc = wh.table("accounts").select("account_id", "industry", "employees", "country",
                                       "technologies")  # fmt: skip
-    frame = members.join(topics, "account_id").join(acc, "account_id").to_pandas()
+    frame = wh.arrow(members.join(topics, "account_id").join(acc, "account_id")).to_pandas()
     grouped = wh.stage(cluster_accounts(frame, settings), prefix="grouped")
     return wh.temp("clusters", _clustered(grouped))
 
@@ -535,6 +545,17 @@ def _clustered(t: ir.Table) -> ir.Table:
     kinds = ACCOUNT_SCORES
     return t.select("account_id", cluster=t.cluster.cast(kinds["cluster"]),
                     cluster_label=t.cluster_label.cast(kinds["cluster_label"]))  # fmt: skip
+
+
+def _moved_reasons(fresh: ir.Table, stored: ir.Table) -> ir.Table:
+    """(account_id) of every account with a reason new, gone or in other points or words."""
+    old = stored.select(_a="account_id", _s="score", _f="factor", _p="points", _r="reason")
+    both = fresh.outer_join(old, [fresh.account_id == old._a, fresh.score == old._s,
+                                  fresh.factor == old._f])  # fmt: skip
+    moved = both.filter(both._a.isnull() | both.account_id.isnull()
+                        | ~both.points.identical_to(both._p)
+                        | ~both.reason.identical_to(both._r))  # fmt: skip
+    return moved.select(account_id=ibis.coalesce(moved.account_id, moved._a)).distinct()
 
 
 def _delete_missing(wh: Warehouse, table: str, key: str, gone: ir.Table) -> None:

@@ -58,10 +58,12 @@ def day_of(as_of: Moment, days: float = 0) -> ir.DateScalar:
 
 
 def url_path(url: ir.StringValue) -> ir.StringValue:
-    """`https://www.x.com/pricing?a=1` → `/pricing`; a bare path stays as it is."""
+    """`https://www.x.com/pricing?a=1` → `/pricing`; a bare path stays as it is; no URL → `/`.
+    (Most touches have no URL: they skip the regular expressions.)"""
     path = url.re_extract(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)", 1)
     bare = url.re_extract(r"^(/[^?#]*)", 1)
-    return ibis.cases((path != "", path), (bare != "", bare), else_=ibis.literal("/")).lower()
+    found = ibis.cases((path != "", path), (bare != "", bare), else_=ibis.literal("/")).lower()
+    return ibis.cases((url.isnull() | (url == ""), ibis.literal("/")), else_=found)
 
 
 def prefix_weight(path: ir.StringValue, weights: dict[str, float], default: float) -> ir.Value:
@@ -199,7 +201,7 @@ def engagement(wh: Warehouse, settings: Settings, as_of: Moment,
                              else_=float(cfg.default_points))  # fmt: skip
     base = kind_points
     if cfg.url_points:
-        t = t.mutate(_path=url_path(t.url.fill_null("")))
+        t = t.mutate(_path=url_path(t.url))
         base = base + prefix_points(t._path, cfg.url_points)
     weight = _lookup(t._persona, cfg.persona_weights) * _lookup(t._seniority,
                                                                 cfg.seniority_weights)  # fmt: skip
@@ -229,10 +231,16 @@ def engagement(wh: Warehouse, settings: Settings, as_of: Moment,
     return accounts, per_contact
 
 
-def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
+PEOPLE_COLUMNS = ("contact_id", "account_id", "email", "persona", "seniority")
+"""What the scores read of a contact (`contacts_with_personas(..., narrow=True)`)."""
+
+
+def contacts_with_personas(wh: Warehouse, settings: Settings, *,
+                           narrow: bool = False) -> ir.Table:  # fmt: skip
     """Contacts with `persona`: the one the file gave, else read from the title by the
     workspace's persona rules ("none" when no persona takes it), at every refresh, so a changed
-    rule applies to everyone."""
+    rule applies to everyone. `narrow`: only PEOPLE_COLUMNS (a refresh keeps half a million
+    contacts at hand, and carries only what it reads)."""
     rules = settings.personas
 
     def persona(title: str) -> str:
@@ -249,9 +257,10 @@ def contacts_with_personas(wh: Warehouse, settings: Settings) -> ir.Table:
         lookup = wh.derived("personas", ibis.schema({"_v": "string", "_read_persona": "string"}),
                             read)  # fmt: skip
         c = c.left_join(lookup, c.title == lookup._v).drop("_v")
-        return c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
+        c = c.mutate(persona=ibis.coalesce(c.persona, c._read_persona)).drop("_read_persona")
+        return c.select(*PEOPLE_COLUMNS) if narrow else c
 
-    return memoized(wh, "contacts_personas", build)
+    return memoized(wh, "people" if narrow else "contacts_personas", build)
 
 
 TOUCH_COLUMNS = ("account_id", "ts", "kind", "url", "contact_id", "email")
@@ -280,7 +289,7 @@ def recent_touches(wh: Warehouse, settings: Settings, as_of: Moment,
 def people_of(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:
     """Touches with the person behind them: `_who` (contact ID, else the e-mail; NULL when
     anonymous), `_persona` and `_seniority` (found by contact ID, else by e-mail)."""
-    c = contacts_with_personas(wh, settings)
+    c = contacts_with_personas(wh, settings, narrow=True)
     by_id = c.select(_cid="contact_id", _p1="persona", _s1="seniority")
     mail = c.filter(c.email.notnull())
     mail = mail.mutate(_n=ibis.row_number().over(group_by="email", order_by="contact_id"))

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from abmkit.errors import EngineError
-from abmkit.warehouse.schemas import CANONICAL, SYSTEM
+from abmkit.warehouse.schemas import CANONICAL, RETIRED, SYSTEM
 
 ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader
 COMPILED_KEPT = 512
@@ -58,13 +59,16 @@ class Warehouse:
         self._schemas: dict[str, ir.Table] = {}  # canonical and system tables, as Ibis sees them
         self._columns: dict[ibis.Schema, str] = {}  # column definitions of temporary tables
         self.prepared: dict[tuple, object] = {}  # a refresh built once per connection, to rerun
+        self._pipe = _Pipeline()  # statements queued by `pipelined` (shared with scoped views)
         if self.engine == "duckdb":
             self.con.con.execute(f"SET memory_limit='{memory_limit}'")
 
     # -- tables ---------------------------------------------------------------------------
     def ensure_tables(self) -> None:
         """Create any missing canonical and system table, and add the columns a newer release
-        gave a table (never drops or changes an existing column)."""
+        gave a table (never changes an existing column, and drops only the retired columns of
+        derived tables: `RETIRED`)."""
+        self.sync()
         existing = set(self.con.list_tables())
         wanted = {name: spec.schema for name, spec in CANONICAL.items()} | SYSTEM
         types = self.con.compiler.type_mapper
@@ -77,14 +81,19 @@ class Warehouse:
                 if column not in have:
                     self.execute_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column}" '
                                      f"{types.to_string(dtype)}", table=name)  # fmt: skip
+            for column in RETIRED.get(name, []):
+                if column in have:
+                    self.execute_sql(f'ALTER TABLE "{name}" DROP COLUMN "{column}"', table=name)
         self._schemas.clear()
 
     def table(self, name: str) -> ir.Table:
         """A table; the canonical and system ones are looked up once per connection (their
         columns only change in `ensure_tables`)."""
         if name not in CANONICAL and name not in SYSTEM:
+            self.sync()
             return self.con.table(name)
         if name not in self._schemas:
+            self.sync()
             self._schemas[name] = self.con.table(name)
         return self._schemas[name]
 
@@ -103,6 +112,7 @@ class Warehouse:
 
     def arrow(self, t: ir.Table) -> pa.Table:
         """The rows of `t`, through the compiled-statement cache."""
+        self.sync()
         if self.engine != "duckdb":
             return t.to_pyarrow()
         result = self.con.con.execute(self.compile(t))
@@ -112,6 +122,7 @@ class Warehouse:
 
     def scalar(self, t: ir.Scalar) -> Any:
         """The value of a one-value expression (a count, a maximum), as `arrow` does."""
+        self.sync()
         if self.engine != "duckdb":
             return t.execute()
         row = self.con.con.execute(self.compile(t)).fetchone()
@@ -132,6 +143,12 @@ class Warehouse:
         return f"_abm{self._depth}_{prefix}_{self._serial[prefix]}"
 
     def _create_temp(self, name: str, schema: ibis.Schema) -> None:
+        for sql in self._creating(name, schema):
+            self.execute_sql(sql, table=name)
+        self._temps.append(name)
+
+    def _creating(self, name: str, schema: ibis.Schema) -> list[str]:
+        """The statements that (re)create the temporary table `name`."""
         columns = self._columns.get(schema)
         if columns is None:  # written once per schema: generating it costs more than running it
             dialect = self.con.dialect
@@ -139,11 +156,8 @@ class Warehouse:
             self._columns[schema] = columns
         # a leftover of the same name (a block whose clean-up failed) is replaced
         if self.engine == "duckdb":
-            self.execute_sql(f'CREATE OR REPLACE TEMPORARY TABLE "{name}" ({columns})', table=name)
-        else:
-            self.execute_sql(f'DROP TABLE IF EXISTS "{name}"', table=name)
-            self.execute_sql(f'CREATE TEMPORARY TABLE "{name}" ({columns})', table=name)
-        self._temps.append(name)
+            return [f'CREATE OR REPLACE TEMPORARY TABLE "{name}" ({columns})']
+        return [f'DROP TABLE IF EXISTS "{name}"', f'CREATE TEMPORARY TABLE "{name}" ({columns})']
 
     def _bound(self, name: str, schema: ibis.Schema) -> ir.Table:
         """The Ibis table of a temporary table whose schema is known (no round trip)."""
@@ -151,12 +165,14 @@ class Warehouse:
                                  namespace=ops.Namespace()).to_expr()  # fmt: skip
 
     def count(self, name: str) -> int:
+        self.sync()
         return int(self.con.table(name).count().execute())
 
     # -- transactions ---------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing: statements inside either all commit or none do."""
+        self.sync()
         if self._in_transaction:
             yield
             return
@@ -169,7 +185,9 @@ class Warehouse:
                 self.con.con.begin()
                 try:
                     yield
+                    self.sync()
                 except BaseException:
+                    self._pipe.settle()
                     self.con.con.rollback()
                     raise
                 self.con.con.commit()
@@ -201,6 +219,9 @@ class Warehouse:
         connection (a DuckDB warehouse) the table is returned as it is, so it should be cheap to
         read more than once.
         """
+        if isinstance(data, pa.Table) and self._pipe.pool is not None:  # queued (`pipelined`)
+            return self.fill(self._temp_name(prefix), ibis.Schema.from_pyarrow(data.schema), data)
+        self.sync()
         if isinstance(data, ir.Table):
             if data._find_backend() is self.con:
                 return data  # already in this engine: used where it is, no copy
@@ -238,20 +259,40 @@ class Warehouse:
 
     def fill(self, name: str, schema: ibis.Schema, rows: ir.Table | pa.Table) -> ir.Table:
         """(Re)create the temporary table `name` and fill it with `rows` (an expression of this
-        engine, compiled through the cache, or Arrow rows)."""
+        engine, compiled through the cache, or Arrow rows). Inside `pipelined` the statements are
+        queued and the table is returned at once."""
+        if self._pipe.pool is not None and isinstance(rows, ir.Table | pa.Table):
+            creating = self._creating(name, schema)
+            sql = self.compile(rows) if isinstance(rows, ir.Table) else None
+            self._temps.append(name)
+
+            def run() -> None:
+                for statement in creating:
+                    self._execute(statement, name)
+                if sql is not None:
+                    self._execute(f'INSERT INTO "{name}" {sql}', name)
+                else:
+                    self._insert_arrow(name, schema, rows)
+
+            self._pipe.queue(run)
+            return self._bound(name, schema)
         self._create_temp(name, schema)
         if isinstance(rows, ir.Table):
             self.execute_sql(f'INSERT INTO "{name}" {self.compile(rows)}', table=name)
         elif self.engine == "duckdb":
-            view, names = f"{name}_arrow", ", ".join(f'"{c}"' for c in schema.names)
-            self.con.con.register(view, rows)
-            try:
-                self.con.con.execute(f'INSERT INTO "{name}" ({names}) SELECT {names} FROM "{view}"')
-            finally:
-                self.con.con.unregister(view)
+            self._insert_arrow(name, schema, rows)
         else:
             self._copy_into(name, rows.select(schema.names))
         return self._bound(name, schema)
+
+    def _insert_arrow(self, name: str, schema: ibis.Schema, rows: pa.Table) -> None:
+        """Append Arrow rows to the DuckDB table `name`, by the column names of `schema`."""
+        view, names = f"{name}_arrow", ", ".join(f'"{c}"' for c in schema.names)
+        self.con.con.register(view, rows)
+        try:
+            self.con.con.execute(f'INSERT INTO "{name}" ({names}) SELECT {names} FROM "{view}"')
+        finally:
+            self.con.con.unregister(view)
 
     def _copy_into(self, name: str, data: ArrowData) -> None:
         """PostgreSQL `COPY ... FROM STDIN` in CSV, streamed batch by batch."""
@@ -270,6 +311,7 @@ class Warehouse:
         """A DuckDB to read and check files in before rows reach the warehouse: the warehouse's
         own connection when it is DuckDB (no copy between engines), else a private in-memory one.
         Its temporary tables are dropped afterwards."""
+        self.sync()
         if self.engine == "duckdb":
             prepare_engine(self.con.con)
             before = set(self._temp_tables())
@@ -286,15 +328,21 @@ class Warehouse:
                 engine.disconnect()
 
     def _temp_tables(self) -> list[str]:
+        self.sync()
         rows = self.con.con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary")
         return [r[0] for r in rows.fetchall()]
 
     def drop(self, name: str) -> None:
+        self.sync()
         self.con.drop_table(name, force=True)
         self._schemas.pop(name, None)
 
     def execute_sql(self, sql: str, *, table: str | None = None) -> None:
         """Run one statement; a failure is re-raised with the table and the SQL."""
+        self.sync()
+        self._execute(sql, table)
+
+    def _execute(self, sql: str, table: str | None) -> None:
         try:
             cursor = self.con.raw_sql(sql)
         except Exception as exc:
@@ -304,13 +352,81 @@ class Warehouse:
                 cursor.close()
 
     def close(self) -> None:
+        self._pipe.settle()
         self.con.disconnect()
+
+    # -- pipelining -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Inside, `temp` and `fill` of an expression queue their statements for one thread of
+        their own and return at once, so that Python builds and compiles the next statement
+        while the engine runs this one (most of a refresh's statements are over one row per
+        account: the engine gives each one core, and building them costs as much again). Any
+        other use of the connection waits for the queue first (`sync`), and a failed statement
+        is raised there, with its table and SQL. DuckDB only: elsewhere it changes nothing."""
+        pipe = self._pipe
+        if self.engine != "duckdb" or pipe.pool is not None:
+            yield
+            return
+        pipe.start()
+        try:
+            yield
+            self.sync()
+        finally:
+            pipe.stop()
+
+    def sync(self) -> None:
+        """Wait until every queued statement has run; raise the first failure."""
+        self._pipe.wait()
 
     def __enter__(self) -> Warehouse:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Pipeline:
+    """Statements run in order by one thread (`Warehouse.pipelined`): after a failure the rest
+    of the queue is skipped, and the failure is raised to the next caller of `wait`."""
+
+    def __init__(self) -> None:  # noqa: D107
+        self.pool: ThreadPoolExecutor | None = None
+        self.queued: list[Future] = []
+        self.failed = False
+
+    def start(self) -> None:
+        self.pool, self.failed = ThreadPoolExecutor(1, thread_name_prefix="abm-sql"), False
+
+    def queue(self, run: Callable[[], object]) -> None:
+        def job() -> None:
+            if self.failed:
+                return
+            try:
+                run()
+            except BaseException:
+                self.failed = True
+                raise
+
+        assert self.pool is not None
+        self.queued.append(self.pool.submit(job))
+
+    def wait(self) -> None:
+        queued, self.queued = self.queued, []
+        for done in queued:
+            done.result()
+
+    def settle(self) -> None:
+        """Wait for the queue without raising (the caller is already failing or closing)."""
+        with contextlib.suppress(BaseException):
+            self.wait()
+        self.queued = []
+
+    def stop(self) -> None:
+        self.settle()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        self.pool = None
 
 
 def local_engine(memory_limit: str = "3GB") -> ibis.BaseBackend:

@@ -176,9 +176,10 @@ ACCOUNT_SCORES = ibis.schema(
 """One row per account: its current scores (rewritten only where something changed)."""
 
 SCORE_REASONS = ibis.schema(
-    {"reason_id": S, "account_id": S, "score": S, "factor": S, "points": F, "reason": S}
+    {"account_id": S, "score": S, "factor": S, "points": F, "reason": S}
 )  # fmt: skip
-"""Why each score is what it is: per account, score and factor, the points and the words."""
+"""Why each score is what it is: per account, score and factor, the points and the words (an
+account's reasons are written and replaced together)."""
 
 SCORE_HISTORY = ibis.schema(
     {"account_id": S, "as_of": T, "fit_bucket": S, "buying_stage": S, "journey_stage": S,
@@ -215,3 +216,9 @@ SYSTEM: dict[str, ibis.Schema] = {
     "score_runs": SCORE_RUNS,
     "score_loads": SCORE_LOADS,
 }
+
+RETIRED: dict[str, list[str]] = {
+    "score_reasons": ["reason_id"],  # a key per reason, made of the three columns that name it
+}
+"""Columns an earlier release kept that nothing reads or writes any more: dropped when a
+warehouse is opened. Only derived data retires (scores are computed again on every refresh)."""
