@@ -63,8 +63,6 @@ from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert
 from abmkit.warehouse.schemas import ACCOUNT_SCORES, SCORE_RUNS
 
 HISTORY_KEYS = ["fit_bucket", "buying_stage", "journey_stage", "tier"]
-REASON_KEY = ["account_id", "score", "factor"]
-"""What names a reason: one row per account, score and factor."""
 CORE = [c for c in ACCOUNT_SCORES.names
         if c not in ("as_of", "tier", "cluster", "cluster_label", "scored_at")]  # fmt: skip
 """The stored columns a refresh computes before tiers and clusters are assigned."""
