@@ -31,7 +31,9 @@ formulas as ``abmkit.score`` (docs/scoring.md), vectorized, with no loop over ro
   string columns (``+`` on string Series, ``mask``, ``np.where``): fit per ICP criterion and
   exclusion, intent (third-party, first-party), engagement (minutes), priority (the fit, intent
   and engagement parts), the buying committee (per required persona: known, engaged lately or a
-  gap), and the lookalike's top three;
+  gap), and the lookalike's top three; those of intent, engagement and priority from the
+  scores as rounded for storing (abmkit renders them from its stored row: its view
+  ``score_reasons``), so every one of them is computed here, and all of them are written;
 * the scores (one row per account, floats rounded to 4 decimals as abmkit stores them) and the
   reasons (≈ 16 rows per account) are written to two parquet files.
 
@@ -660,9 +662,7 @@ def score(tables: dict[str, pd.DataFrame], settings: Settings,
     t["tier"] = tiers(t, settings)
     t["as_of"] = pd.Timestamp(as_of)
     t["propensity"], t["model_version"] = np.nan, None
-    why = [fit_why, *intent_reasons(t), engagement_reasons(t, settings),
-           *priority_reasons(t, parts, settings),
-           committee(acc, recent, contacts, settings, as_of)]  # fmt: skip
+    why = [fit_why, committee(acc, recent, contacts, settings, as_of)]
     if lookalike.scores is not None:
         found = lookalike.scores.to_pandas().set_index("account_id")["lookalike"]
         t["lookalike"] = t["account_id"].map(found).astype("float64")
@@ -670,8 +670,13 @@ def score(tables: dict[str, pd.DataFrame], settings: Settings,
     else:
         t["lookalike"] = np.nan
     floats = ["intent", "intent_3p", "intent_1p", "momentum_3p", "momentum_1p", "engagement",
-              "engagement_minutes", "priority", "lookalike"]  # fmt: skip
+              "engagement_minutes", "anonymous_minutes", "priority", "lookalike"]  # fmt: skip
     t[floats] = round_half_away(t[floats].to_numpy("float64"), 4)
+    # the reasons abmkit reads from its stored scores: from the values as stored
+    parts = {"fit": t["fit"] * (w.fit / total), "intent": t["intent"] * (w.intent / total),
+             "engagement": t["engagement"] * (w.engagement / total)}  # fmt: skip
+    why += [*intent_reasons(t), engagement_reasons(t, settings),
+            *priority_reasons(t, parts, settings)]  # fmt: skip
     ints = ["topics_surging", "key_page_visits", "engaged_contacts", "engaged_personas",
             "open_opportunities"]  # fmt: skip
     t[ints] = t[ints].astype("int64")

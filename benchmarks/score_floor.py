@@ -46,6 +46,9 @@ SCORE_COLUMNS = ["account_id", "fit", "fit_bucket", "fit_excluded", "topics_surg
                  "lookalike"]  # fmt: skip
 FLOATS = ["intent_3p", "momentum_3p", "intent_1p", "momentum_1p", "engagement_minutes",
           "engagement", "intent", "priority"]  # fmt: skip
+ROUNDED = ["intent_3p", "intent_1p", "intent", "engagement", "engagement_minutes",
+           "anonymous_minutes"]  # fmt: skip
+"""The floats the reasons of intent, engagement and priority read (as stored: 4 decimals)."""
 
 
 # --- SQL text ---------------------------------------------------------------------------------
@@ -492,8 +495,15 @@ def scored_sql(settings: Settings) -> str:
 
 
 def reason_sql(settings: Settings) -> list[str]:
-    """The SELECTs of the reasons of intent, engagement and priority, over `scored`."""
+    """The SELECTs of the reasons of intent, engagement and priority, over `scored` with its
+    floats as stored (abmkit reads these reasons from its stored row)."""
     days, w = settings.engagement.window_days, settings.weights
+    total = (w.fit + w.intent + w.engagement) or 1.0
+    rounded = ", ".join(f"round({c}, 4) AS {c}" for c in ROUNDED)
+    parts = ", ".join(f"round({c}, 4) * {lit(getattr(w, c) / total)} AS c_{c}"
+                      for c in ("fit", "intent", "engagement"))  # fmt: skip
+    stored = (f"(SELECT * EXCLUDE (c_fit, c_intent, c_engagement) REPLACE ({rounded}), {parts} "
+              "FROM scored) AS s")  # fmt: skip
     topics = counted("topics_surging", "relevant topic", "relevant topics")
     visits = counted("key_page_visits", "key-page visit", "key-page visits")
     third = cases([("topics_surging > 0", f"{topics} || ' surging: ' || top_topics")],
@@ -509,19 +519,19 @@ def reason_sql(settings: Settings) -> list[str]:
                     ("engaged_contacts > 0", people)], "'anonymous visits'")  # fmt: skip
     said = f"{minutes} || {lit(f' in {days} days from ')} || {source}"
     words = cases([("engagement_minutes > 0", said)], lit(f"no engagement in {days} days"))
-    out = [f"SELECT account_id, 'intent', 'third_party', round(intent_3p, 1), {third} FROM scored",
+    out = [f"SELECT account_id, 'intent', 'third_party', round(intent_3p, 1), {third} "
+           f"FROM {stored}",
            f"SELECT account_id, 'intent', 'first_party', round(intent_1p * (1.0 - intent_3p / "
-           f"100.0), 1), {first} FROM scored",
+           f"100.0), 1), {first} FROM {stored}",
            f"SELECT account_id, 'engagement', 'minutes', round(engagement, 1), {words} "
-           "FROM scored"]  # fmt: skip
+           f"FROM {stored}"]  # fmt: skip
     weights = {"fit": w.fit, "intent": w.intent, "engagement": w.engagement}
-    total = sum(weights.values()) or 1.0
     for name, weight in weights.items():
         of = "" if abs(total - 1.0) < 1e-9 else f" (weight {weight:g} of {total:g})"
         text = (f"'{name} ' || CAST(CAST(round({name}, 0) AS BIGINT) AS VARCHAR) || "
                 f"{lit(f' × {weight / total:.3g}{of}')}")  # fmt: skip
         out.append(f"SELECT account_id, 'priority', '{name}', round(c_{name}, 1), {text} "
-                   "FROM scored")  # fmt: skip
+                   f"FROM {stored}")  # fmt: skip
     return out
 
 
@@ -530,8 +540,9 @@ def reason_sql(settings: Settings) -> list[str]:
 
 def run(workspace: Path, out: Path, reasons_out: Path, store: bool = False) -> dict:
     """With `store`, the scores and reasons are written where abmkit keeps them (its
-    `account_scores` and `score_reasons`, one transaction) instead of the two
-    parquet files, which are then exported from those tables, untimed, for the comparison."""
+    `account_scores`, and `stored_reasons` for the reasons it does not read from the scores; one
+    transaction) instead of the two parquet files, which are then exported, untimed, for the
+    comparison (the scores from the table, every reason from the working tables)."""
     if store:  # untimed: the tables as this release of abmkit makes them (columns added)
         open_warehouse(open_workspace(workspace).warehouse_url).close()
     clock = time.perf_counter()
@@ -567,7 +578,7 @@ def run(workspace: Path, out: Path, reasons_out: Path, store: bool = False) -> d
                       engagement_sql(settings, as_of), opportunities_sql(settings, as_of),
                       scored_sql(settings)):  # fmt: skip
         ex(con, statement)
-    reasons = fit_reasons + reason_sql(settings)
+    reasons = list(fit_reasons)  # the ones abmkit writes; then those it reads from the scores
     committee = committee_sql(settings, as_of)
     if committee:
         ex(con, committee)
@@ -584,25 +595,29 @@ def run(workspace: Path, out: Path, reasons_out: Path, store: bool = False) -> d
                         "propensity", "model_version": "NULL::VARCHAR AS model_version",
                         "lookalike": f"round(CAST({look} AS DOUBLE), 4) AS lookalike"}  # fmt: skip
     select = ", ".join(columns.get(c, c) for c in SCORE_COLUMNS)
-    union = " UNION ALL ".join(f"({r})" for r in reasons)
-    reason_rows = f"""SELECT account_id, score, factor, CAST(points AS DOUBLE) AS points,
-        reason FROM ({union}) r(account_id, score, factor, points, reason)"""
-    if store:
+
+    def rows_of(selects: list[str]) -> str:
+        union = " UNION ALL ".join(f"({r})" for r in selects)
+        return f"""SELECT account_id, score, factor, CAST(points AS DOUBLE) AS points,
+            reason FROM ({union}) r(account_id, score, factor, points, reason)"""
+
+    reason_rows = rows_of(reasons + reason_sql(settings))
+    if store:  # as abmkit stores them: the scores, and the reasons it cannot read from them
         ex(con, "BEGIN TRANSACTION")
         names = ", ".join(SCORE_COLUMNS)
-        ex(con, f"INSERT INTO account_scores ({names}, scored_at) "
-                f"SELECT {select}, {lit(dt.datetime.now())} FROM {source}")  # fmt: skip
+        ex(con, f"INSERT INTO account_scores ({names}, anonymous_minutes, scored_at) "
+                f"SELECT {select}, round(anonymous_minutes, 4), {lit(dt.datetime.now())} "
+                f"FROM {source}")  # fmt: skip
         ex(
             con,
-            f"""INSERT INTO score_reasons (account_id, score, factor, points, reason)
-            SELECT * FROM ({reason_rows})""",
+            f"""INSERT INTO stored_reasons (account_id, score, factor, points, reason)
+            SELECT * FROM ({rows_of(reasons)})""",
         )
         ex(con, "COMMIT")
         seconds = time.perf_counter() - clock
         ex(con, f"COPY (SELECT {', '.join(SCORE_COLUMNS)} FROM account_scores) "
                 f"TO {lit(str(out))} (FORMAT parquet)")  # fmt: skip
-        ex(con, f"COPY (SELECT account_id, score, factor, points, reason FROM score_reasons) "
-                f"TO {lit(str(reasons_out))} (FORMAT parquet)")  # fmt: skip
+        ex(con, f"COPY ({reason_rows}) TO {lit(str(reasons_out))} (FORMAT parquet)")
     else:
         ex(con, f"COPY (SELECT {select} FROM {source}) TO {lit(str(out))} (FORMAT parquet)")
         ex(con, f"COPY ({reason_rows}) TO {lit(str(reasons_out))} (FORMAT parquet)")

@@ -179,7 +179,7 @@ def write_history(abm: Abm) -> None:
                         "score": ["committee"] * 3, "factor": ["economic_buyer", "champion",
                                                                "champion"],
                         "points": [50.0, 25.0, 50.0], "reason": ["", "", ""]})  # fmt: skip
-    wh.insert("score_reasons", wh.stage(reasons))
+    wh.insert("stored_reasons", wh.stage(reasons))
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import ibis
 import pyarrow as pa
 import pytest
 
+from abmkit.config.settings import Settings
 from abmkit.errors import EngineError
+from abmkit.score.reasons import define_view
 from abmkit.warehouse.engine import open_warehouse
 from abmkit.warehouse.merge import MergeCounts, apply_upsert, plan_upsert, upsert
 from abmkit.warehouse.schemas import CANONICAL, SYSTEM
@@ -155,24 +157,74 @@ def test_opening_adds_the_columns_a_newer_release_gave_a_table(wh):
         again.close()
 
 
-def test_opening_drops_the_columns_a_release_retired(wh):
-    """`score_reasons.reason_id` (a key per reason, made of the three columns that name one)
-    is dropped when a workspace of an earlier release is opened; the reasons stay."""
+def test_opening_a_workspace_of_an_earlier_release_keeps_its_reasons(wh):
+    """An earlier release kept every reason in the table `score_reasons`, with a key per reason
+    (`reason_id`). Opened now, the table is renamed `stored_reasons` (its rows kept, the retired
+    key dropped) and `score_reasons` is a view that shows them until the next refresh defines
+    it again."""
+    wh.execute_sql('DROP VIEW "score_reasons"')
+    wh.execute_sql('ALTER TABLE "stored_reasons" RENAME TO "score_reasons"')
     wh.execute_sql('ALTER TABLE "score_reasons" ADD COLUMN "reason_id" VARCHAR')
     wh.execute_sql(
         "INSERT INTO score_reasons (reason_id, account_id, score, factor, points, "
         "reason) VALUES ('a1|fit|industry', 'a1', 'fit', 'industry', 40, 'Software')"
     )
-    assert "reason_id" in wh.con.table("score_reasons").columns
+    assert wh._relations()["score_reasons"] == "table"
     again = open_warehouse(wh.url)
     try:
-        t = again.con.table("score_reasons")
-        assert t.columns == tuple(SYSTEM["score_reasons"].names)
-        assert again.arrow(t.select("account_id", "reason")).to_pylist() == [
-            {"account_id": "a1", "reason": "Software"}
-        ]
+        assert again._relations()["score_reasons"] == "view"
+        t = again.con.table("stored_reasons")
+        assert t.columns == tuple(SYSTEM["stored_reasons"].names)
+        for name in ("stored_reasons", "score_reasons"):
+            rows = again.arrow(again.table(name).select("account_id", "reason")).to_pylist()
+            assert rows == [{"account_id": "a1", "reason": "Software"}], name
+        open_warehouse(wh.url).close()  # opening again changes nothing
+        assert again.count("stored_reasons") == 1
     finally:
         again.close()
+
+
+def test_the_reasons_view_reads_intent_engagement_and_priority_from_the_scores(wh):
+    """`score_reasons` shows the written reasons and renders the others from the account's
+    stored row with the settings of the refresh that defined it (points to one decimal)."""
+    row = {c: None for c in SYSTEM["account_scores"].names} | {
+        "account_id": "a1", "fit": 80, "intent": 61.23456, "intent_3p": 50.0, "intent_1p": 22.5,
+        "topics_surging": 2, "top_topics": "CRM (72), ERP (65)", "key_page_visits": 1,
+        "engagement": 40.04, "engagement_minutes": 51.2, "engaged_contacts": 2,
+        "engaged_personas": 1, "anonymous_minutes": 3.0, "priority": 62.0}  # fmt: skip
+    wh.insert("account_scores", wh.stage(pa.Table.from_pylist(
+        [row], schema=SYSTEM["account_scores"].to_pyarrow())))  # fmt: skip
+    wh.execute_sql(
+        "INSERT INTO stored_reasons (account_id, score, factor, points, reason) "
+        "VALUES ('a1', 'fit', 'industry', 40, 'industry Software is in the ICP')"
+    )
+    settings = Settings.model_validate({"weights": {"fit": 0.5, "intent": 0.5,
+                                                    "engagement": 0.5},
+                                        "engagement": {"window_days": 60}})  # fmt: skip
+    with wh.transaction():
+        define_view(wh, settings)
+    got = {(r["score"], r["factor"]): (r["points"], r["reason"])
+           for r in wh.arrow(wh.table("score_reasons")).to_pylist()}  # fmt: skip
+    assert got == {
+        ("fit", "industry"): (40.0, "industry Software is in the ICP"),
+        ("intent", "third_party"): (50.0, "2 relevant topics surging: CRM (72), ERP (65)"),
+        ("intent", "first_party"): (11.3, "1 key-page visit lately"),  # 22.5 × (1 − 0.5)
+        ("engagement", "minutes"): (
+            40.0,
+            "51 minutes in 60 days from 2 known people (1 persona) and anonymous visits",
+        ),
+        ("priority", "fit"): (26.7, "fit 80 × 0.333 (weight 0.5 of 1.5)"),
+        ("priority", "intent"): (20.4, "intent 61 × 0.333 (weight 0.5 of 1.5)"),
+        ("priority", "engagement"): (13.3, "engagement 40 × 0.333 (weight 0.5 of 1.5)"),
+    }
+    # defined again with other settings, the same stored row reads otherwise
+    with wh.transaction():
+        define_view(wh, Settings())
+    again = {(r["score"], r["factor"]): r["reason"]
+             for r in wh.arrow(wh.table("score_reasons")).to_pylist()}  # fmt: skip
+    assert again[("engagement", "minutes")].endswith("in 90 days from 2 known people (1 "
+                                                     "persona) and anonymous visits")  # fmt: skip
+    assert " (weight" not in again[("priority", "fit")]
 
 
 def test_pipelined_statements_run_in_order_and_a_failure_names_its_sql(wh):

@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 
 from abmkit.config.settings import Settings
 from abmkit.measure.attribution import Paths
-from abmkit.score.committee import earns_minutes
 from abmkit.score.outcomes import linked_opportunities
+from abmkit.score.signals import earns_minutes
 from abmkit.warehouse.engine import Warehouse
 
 DAY_SECONDS = 86_400.0

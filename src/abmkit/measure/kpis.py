@@ -36,8 +36,8 @@ import pyarrow as pa
 from abmkit.config.scoring import JOURNEY_STAGES
 from abmkit.config.settings import Settings
 from abmkit.decide.observe import program_spend
-from abmkit.score.committee import earns_minutes
 from abmkit.score.outcomes import linked_opportunities
+from abmkit.score.signals import earns_minutes
 from abmkit.warehouse.engine import Warehouse
 
 NONE = "none"

@@ -27,7 +27,7 @@ from abmkit.config.settings import Settings
 from abmkit.decide import inbox
 from abmkit.measure import charts
 from abmkit.measure.formatting import format_value
-from abmkit.score.committee import earns_minutes
+from abmkit.score.signals import earns_minutes
 from abmkit.store.db import AppStore
 from abmkit.store.models import ACTION_STATUSES, Action, AuditEvent
 from abmkit.warehouse.engine import Warehouse

@@ -19,6 +19,7 @@ import sqlglot.expressions as sge
 from abmkit.errors import AbmError
 from abmkit.resolve.fuzzy import find_duplicate_pairs
 from abmkit.warehouse.engine import Warehouse
+from abmkit.warehouse.schemas import VIEWS
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _pair(a: dict, b: dict, score: float, reason: str) -> DuplicatePair:
     return DuplicatePair(a["account_id"], b["account_id"], a["name"], b["name"], score, reason)
 
 
-CURRENT_SCORES = ("account_scores", "score_reasons")
+CURRENT_SCORES = ("account_scores", "stored_reasons")
 """Tables holding each account's current scores: the merged account's rows are dropped, not
 re-pointed (the survivor has its own; history and tier changes are kept, as a log)."""
 
@@ -126,4 +127,4 @@ def _delete(wh: Warehouse, table: str, column: str, value: str) -> None:
 
 
 def _is_data_table(name: str) -> bool:
-    return name != "accounts" and not name.startswith(("_", "ibis_"))
+    return name != "accounts" and name not in VIEWS and not name.startswith(("_", "ibis_"))

@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from abmkit.config.settings import Settings
-from abmkit.score.signals import Moment, contacts_with_personas, recent_touches
+from abmkit.score.signals import Moment, contacts_with_personas, person_activity
 from abmkit.warehouse.engine import Warehouse
 
 
@@ -33,10 +33,10 @@ def committee_reasons(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Ta
     c = c.filter(c.account_id.notnull() & c.persona.isin(required))
     known = c.group_by(["account_id", "persona"]).agg(known=c.count())
     days = cfg.engaged_days
-    t = recent_touches(wh, settings, as_of, days)
-    t = t.filter(t._persona.isin(required) & earns_minutes(t.kind, settings))
+    t = person_activity(wh, settings, as_of)
+    t = t.filter(t._persona.isin(required) & t._last_engaged.notnull())
     engaged = t.group_by(["account_id", t._persona.name("persona")]).agg(
-        engaged=t._who.nunique(), last=t.ts.max()
+        engaged=t._who.nunique(), last=t._last_engaged.max()
     )
     personas = wh.stage(pa.table({"persona": pa.array(required, pa.string())}), prefix="roles")
     grid = wh.table("accounts").select("account_id").cross_join(personas)
@@ -55,14 +55,6 @@ def committee_reasons(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Ta
     pts = ibis.cases((n == 0, 0.0), (g.engaged.fill_null(0) == 0, share / 2), else_=share)
     return g.select("account_id", score=ibis.literal("committee"), factor=g.persona,
                     points=pts.round(1), reason=reason)  # fmt: skip
-
-
-def earns_minutes(kind: ir.StringValue, settings: Settings) -> ir.BooleanValue:
-    """Whether a touch of this kind earns engagement minutes (outbound kinds do not)."""
-    points = settings.engagement.points
-    if settings.engagement.default_points > 0:
-        return ~kind.isin([k for k, v in points.items() if v == 0])
-    return kind.isin([k for k, v in points.items() if v > 0])
 
 
 def committee_map(reasons: list[dict], required: list[str]) -> list[dict]:

@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 
 from abmkit.config.scoring import AttributeRule, IcpSettings
 from abmkit.config.settings import Settings
+from abmkit.score.incremental import memoized
 from abmkit.warehouse.engine import Warehouse
 
 REASON_COLUMNS = ["account_id", "score", "factor", "points", "reason"]
@@ -222,7 +223,8 @@ def fit_scores(wh: Warehouse, settings: Settings) -> tuple[ir.Table, ir.Table]:
         share = 100.0 * c.weight / total if total else 0.0
         cols[f"_p{i}"] = (c.credit * share).cast(dt.float64)
         cols[f"_r{i}"] = c.reason.fill_null(c.factor + " unknown")
-    wide = t.select(**cols)
+    # in a refresh, computed once for the scores and their reasons
+    wide = memoized(wh, "fit", lambda: t.select(**cols))
     if rules:
         raw = sum((wide[f"_p{i}"] for i in range(1, len(rules))), wide["_p0"])
     else:  # no criteria: every account is as good as any other

@@ -40,7 +40,7 @@ ACTIVITY = ("touches", "intent")
 PROFILE = ("accounts", "contacts", "opportunities", "attributes")
 SCORING_SECTIONS = ("icp", "weights", "thresholds", "intent", "engagement", "stages",
                     "propensity", "tiers", "committee", "personas", "crm")  # fmt: skip
-SCORING_VERSION = 2
+SCORING_VERSION = 3
 """Raised whenever the way a score or reason is computed changes, so that an incremental
 refresh after an upgrade is a full one."""
 

@@ -40,6 +40,7 @@ from abmkit.score.incremental import (
 )
 from abmkit.score.lookalike import Lookalike, lookalike_accounts, train_lookalike
 from abmkit.score.propensity import expected_acv, predict
+from abmkit.score.reasons import STORED, define_view
 from abmkit.score.signals import (
     Moment,
     day_of,
@@ -102,7 +103,8 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
                 lookalike: Lookalike | Callable[[], Lookalike] | None = None,
                 ) -> tuple[ir.Table, ir.Table]:  # fmt: skip
     """Every account of `wh` (the warehouse, or a `ScopedWarehouse` of some accounts) with
-    every score (tier not yet assigned), and the reasons (long form). With an active
+    every score (tier not yet assigned), and the reasons to write (long form: those of fit, the
+    buying committee and the lookalike; the others are read from the scores). With an active
     propensity model, priority is its expected value: propensity × the account's expected ACV;
     without one, the weighted mean of fit, intent and engagement. The lookalike score comes
     from `lookalike` (a model trained on every account, or what waits for one being trained:
@@ -154,92 +156,16 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
             "account_id_right")  # fmt: skip
     elif model_of is not None:
         t = t.mutate(lookalike=ibis.null(idt.float64))
-    t = wh.temp("scored", t)  # the reasons read it
-    reasons = [fit_reasons, _intent_reasons(t), _engagement_reasons(t, settings),
-               *_priority_reasons(t, settings, model),
-               committee_reasons(wh, settings, as_of)]  # fmt: skip
+    t = wh.temp("scored", t)
+    # the reasons to write; those of intent, engagement and priority are read from the stored
+    # scores (`abmkit.score.reasons`)
+    reasons = [fit_reasons, committee_reasons(wh, settings, as_of)]
     if model_of is not None and model_of.reasons is not None:
         reasons.append(wh.stage(model_of.reasons, prefix="lookalike_reasons"))
     elif model_of is None:  # the stored ones stand, as the score does
-        stored_reasons = wh.table("score_reasons").filter(ibis._.score == "lookalike")
+        stored_reasons = wh.table(STORED).filter(ibis._.score == "lookalike")
         reasons.append(stored_reasons.semi_join(t, "account_id").select(*REASON_COLUMNS))
     return t, ibis.union(*reasons)
-
-
-def _intent_reasons(t: ir.Table) -> ir.Table:
-    third = ibis.cases(
-        (t.topics_surging > 0, _counted(t.topics_surging, "relevant topic", "relevant topics")
-         + " surging: " + t.top_topics),
-        else_=ibis.literal("no relevant topic surging"),
-    )  # fmt: skip
-    key = _counted(t.key_page_visits, "key-page visit", "key-page visits") + " lately"
-    first = ibis.cases(
-        (t.key_page_visits > 0, key),
-        (t.intent_1p > 0, ibis.literal("web visits, none to key pages")),
-        else_=ibis.literal("no recent web visits"),
-    )
-    adds = t.intent_1p * (1.0 - t.intent_3p / 100.0)
-    return ibis.union(
-        t.select("account_id", score=ibis.literal("intent"), factor=ibis.literal("third_party"),
-                 points=t.intent_3p.round(1), reason=third),
-        t.select("account_id", score=ibis.literal("intent"), factor=ibis.literal("first_party"),
-                 points=adds.round(1), reason=first),
-    )  # fmt: skip
-
-
-def _counted(n: ir.IntegerValue, one: str, many: str) -> ir.StringValue:
-    """A count and its noun: `1 minute`, `3 minutes`."""
-    return n.cast(idt.string) + ibis.cases((n == 1, f" {one}"), else_=f" {many}")
-
-
-def _engagement_reasons(t: ir.Table, settings: Settings) -> ir.Table:
-    days = settings.engagement.window_days
-    minutes = _counted(t.engagement_minutes.round(0).cast(idt.int64), "minute", "minutes")
-    people = (_counted(t.engaged_contacts, "known person", "known people") + " ("
-              + _counted(t.engaged_personas, "persona", "personas") + ")")  # fmt: skip
-    anonymous = t.anonymous_minutes > 0
-    source = ibis.cases(
-        ((t.engaged_contacts > 0) & anonymous, people + " and anonymous visits"),
-        (t.engaged_contacts > 0, people),
-        else_=ibis.literal("anonymous visits"),
-    )
-    words = ibis.cases(
-        (t.engagement_minutes > 0, minutes + f" in {days} days from " + source),
-        else_=ibis.literal(f"no engagement in {days} days"),
-    )
-    return t.select("account_id", score=ibis.literal("engagement"),
-                    factor=ibis.literal("minutes"), points=t.engagement.round(1),
-                    reason=words)  # fmt: skip
-
-
-def _priority_reasons(t: ir.Table, settings: Settings,
-                      model: ModelVersion | None) -> list[ir.Table]:  # fmt: skip
-    w = settings.weights
-    words = {"fit": w.fit, "intent": w.intent, "engagement": w.engagement}
-    total = sum(words.values()) or 1.0
-    parts = []
-    for name, weight in words.items():
-        # the points use the weight's share of all three; say so when they do not add up to 1
-        of = "" if abs(total - 1.0) < 1e-9 else f" (weight {weight:g} of {total:g})"
-        text = (ibis.literal(f"{name} ") + t[name].round(0).cast(idt.int64).cast(idt.string)
-                + f" × {weight / total:.3g}{of}")  # fmt: skip
-        if model is not None:
-            text = text + " (context: the model weighs every signal itself)"
-        parts.append(t.select("account_id", score=ibis.literal("priority"),
-                              factor=ibis.literal(name), points=t[f"_c_{name}"].round(1),
-                              reason=text))  # fmt: skip
-    if model is not None:
-        pct = (t.propensity * 100).round(1).cast(idt.string)
-        acv = t.expected_acv.round(0).cast(idt.int64).cast(idt.string)
-        text = ibis.cases(
-            (t.propensity.isnull(), ibis.literal("no propensity: an opportunity is already open")),
-            else_="propensity " + pct + f"% (model {model.version}) × expected ACV $" + acv
-            + " (" + t.acv_basis + ")",
-        )  # fmt: skip
-        parts.append(t.select("account_id", score=ibis.literal("priority"),
-                              factor=ibis.literal("expected_value"),
-                              points=t._value.fill_null(0.0).round(1), reason=text))  # fmt: skip
-    return parts
 
 
 def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
@@ -305,6 +231,8 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         with ThreadPoolExecutor(1, thread_name_prefix="lookalike") as pool:
             training = pool.submit(train_lookalike, lookalike_accounts(wh), settings)
             scored, reasons = score_table(wh, settings, at, model, lookalike=training.result)
+        # computed now, while Python places tiers and clusters: only written in the transaction
+        reasons = wh.temp("reasons", reasons)
         note = training.result().note
         if note:
             result.notes.append(note)
@@ -346,24 +274,25 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
     # An account's reasons are replaced as a whole, and only where one of them moved: a
     # comparison per account instead of a key per reason.
     replaced = scope
-    first = scope is None and not wh.count("score_reasons")
+    first = scope is None and not wh.count(STORED)
     if scope is None and not first:
-        reasons = wh.temp("reasons", reasons)
-        replaced = wh.temp("replaced", _moved_reasons(reasons, wh.table("score_reasons")))
+        replaced = wh.temp("replaced", _moved_reasons(reasons, wh.table(STORED)))
         gone_scores = previous.anti_join(wh.table("accounts"), "account_id").select("account_id")
         gone = wh.temp("gone", gone_scores)
     with wh.transaction():
         apply_upsert(wh, plan)
         if first:  # nothing stored to compare with (a new workspace): straight in
-            wh.insert("score_reasons", reasons.select(*REASON_COLUMNS))
+            wh.insert(STORED, reasons.select(*REASON_COLUMNS))
         else:
             if scope is None:
                 _delete_missing(wh, "account_scores", "account_id", gone)
             # (an incremental refresh removes no account: a merge or a load of accounts makes
             # the refresh a full one)
-            _delete_missing(wh, "score_reasons", "account_id", replaced)
+            _delete_missing(wh, STORED, "account_id", replaced)
             rows = reasons if scope is not None else reasons.semi_join(replaced, "account_id")
-            wh.insert("score_reasons", built("reason rows", lambda: rows.select(*REASON_COLUMNS)))
+            wh.insert(STORED, built("reason rows", lambda: rows.select(*REASON_COLUMNS)))
+        if scope is None:  # the settings' words for the reasons read from the scores
+            define_view(wh, settings)
         if changes.num_rows:
             wh.insert("tier_changes", wh.stage(changes, prefix="changes"))
         history_rows = int(wh.scalar(built("history count", lambda: history.count())))

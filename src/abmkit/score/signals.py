@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from abmkit.config.settings import Settings
 from abmkit.resolve.personas import persona_of
-from abmkit.score.incremental import ScopedWarehouse, memoized
+from abmkit.score.incremental import memoized
 from abmkit.warehouse.engine import Warehouse
 from abmkit.warehouse.lookups import lookup_rows
 
@@ -196,20 +196,14 @@ def engagement(wh: Warehouse, settings: Settings, as_of: Moment,
     engaged_contacts, engaged_personas); and per (account, contact): (account_id, contact_id,
     persona, minutes) after the cap (contact_id NULL = anonymous activity)."""
     cfg = settings.engagement
-    t = recent_touches(wh, settings, as_of, cfg.window_days)
-    kind_points = ibis.cases(*[(t.kind == k, float(v)) for k, v in cfg.points.items()],
-                             else_=float(cfg.default_points))  # fmt: skip
-    base = kind_points
-    if cfg.url_points:
-        t = t.mutate(_path=url_path(t.url))
-        base = base + prefix_points(t._path, cfg.url_points)
-    weight = _lookup(t._persona, cfg.persona_weights) * _lookup(t._seniority,
-                                                                cfg.seniority_weights)  # fmt: skip
+    t = person_activity(wh, settings, as_of)
+    t = t.filter(t._touches > 0)  # the people with a touch in the engagement window
+    minutes = t._minutes
     if tiers is not None and cfg.tier_weights:
+        # the tier's multiplier is the account's: the same for each of its touches
         tier_of = tiers.select(_tid="account_id", _tier="tier")
         t = t.left_join(tier_of, t.account_id == tier_of._tid).drop("_tid")
-        weight = weight * _lookup(t._tier.cast(idt.string), cfg.tier_weights)
-    minutes = base * weight * decay(days_before(as_of, t.ts), cfg.half_life_days)
+        minutes = t._minutes * _lookup(t._tier.cast(idt.string), cfg.tier_weights)
     t = t.mutate(_m=minutes)
     per_contact = t.group_by(["account_id", t._who.name("contact_id")]).agg(
         _raw=t._m.sum(), persona=t._persona.max()
@@ -229,6 +223,58 @@ def engagement(wh: Warehouse, settings: Settings, as_of: Moment,
     )
     accounts = accounts.mutate(engagement=saturate(accounts.engagement_minutes, cfg.scale))
     return accounts, per_contact
+
+
+def earns_minutes(kind: ir.StringValue, settings: Settings) -> ir.BooleanValue:
+    """Whether a touch of this kind earns engagement minutes (outbound kinds do not)."""
+    points = settings.engagement.points
+    if settings.engagement.default_points > 0:
+        return ~kind.isin([k for k, v in points.items() if v == 0])
+    return kind.isin([k for k, v in points.items() if v > 0])
+
+
+TOUCH_COLUMNS = ("account_id", "ts", "kind", "url", "contact_id", "email")
+"""The columns of a touch that engagement and the buying committee read (`person_activity`)."""
+
+
+def person_activity(wh: Warehouse, settings: Settings, as_of: Moment) -> ir.Table:
+    """What engagement and the buying committee read of the touches, in one pass over them:
+    per account, person (`_who`, see `people_of`) and persona (`_persona`), over the touches
+    of the longest window either needs,
+
+    * `_touches`: how many fall in the engagement window;
+    * `_minutes`: their engagement minutes, decayed, before the tier multiplier (the
+      account's) and the cap per person;
+    * `_last_engaged`: the last touch that earns minutes in the committee's `engaged_days`
+      (NULL: none).
+
+    A person's touches are summed, not kept: a refresh reads a few hundred thousand rows here
+    instead of millions of touches (computed once per refresh)."""
+    cfg = settings.engagement
+    longest = max(cfg.window_days, settings.committee.engaged_days)
+
+    def build() -> ir.Table:
+        touches = wh.table("touches").select(*TOUCH_COLUMNS)
+        t = touches.filter(touches.account_id.notnull())
+        t = t.filter((t.ts > days_earlier(as_of, longest)) & (t.ts <= moment(as_of)))
+        t = people_of(wh, t, settings)
+        base = ibis.cases(*[(t.kind == k, float(v)) for k, v in cfg.points.items()],
+                          else_=float(cfg.default_points))  # fmt: skip
+        if cfg.url_points:
+            base = base + prefix_points(url_path(t.url), cfg.url_points)
+        weight = (_lookup(t._persona, cfg.persona_weights)
+                  * _lookup(t._seniority, cfg.seniority_weights))  # fmt: skip
+        minutes = base * weight * decay(days_before(as_of, t.ts), cfg.half_life_days)
+        counted = t.ts > days_earlier(as_of, cfg.window_days)
+        committee = (t.ts > days_earlier(as_of, settings.committee.engaged_days)) & earns_minutes(
+            t.kind, settings)  # fmt: skip
+        return t.group_by(["account_id", "_who", "_persona"]).agg(
+            _touches=t.count(where=counted),
+            _minutes=minutes.sum(where=counted).fill_null(0.0),
+            _last_engaged=t.ts.max(where=committee),
+        )
+
+    return memoized(wh, "activity", build)
 
 
 PEOPLE_COLUMNS = ("contact_id", "account_id", "email", "persona", "seniority")
@@ -261,29 +307,6 @@ def contacts_with_personas(wh: Warehouse, settings: Settings, *,
         return c.select(*PEOPLE_COLUMNS) if narrow else c
 
     return memoized(wh, "people" if narrow else "contacts_personas", build)
-
-
-TOUCH_COLUMNS = ("account_id", "ts", "kind", "url", "contact_id", "email")
-"""The columns of a touch that engagement and the buying committee read."""
-
-
-def recent_touches(wh: Warehouse, settings: Settings, as_of: Moment,
-                   days: float) -> ir.Table:  # fmt: skip
-    """Touches linked to an account in the `days` before `as_of`, with the person behind them
-    (`people_of`). In a refresh, the longest window any score needs is read once."""
-    longest = max(settings.engagement.window_days, settings.committee.engaged_days)
-
-    def window(t: ir.Table, span: float) -> ir.Table:
-        t = t.filter(t.account_id.notnull())
-        return t.filter((t.ts > days_earlier(as_of, span)) & (t.ts <= moment(as_of)))
-
-    # only what the scores read: far less to carry than whole rows
-    touches = wh.table("touches").select(*TOUCH_COLUMNS)
-    if not isinstance(wh, ScopedWarehouse) or days > longest:
-        return people_of(wh, window(touches, days), settings)
-    every = memoized(wh, "recent_touches",
-                     lambda: people_of(wh, window(touches, longest), settings))  # fmt: skip
-    return window(every, days)
 
 
 def people_of(wh: Warehouse, t: ir.Table, settings: Settings) -> ir.Table:

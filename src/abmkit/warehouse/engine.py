@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from abmkit.errors import EngineError
-from abmkit.warehouse.schemas import CANONICAL, RETIRED, SYSTEM
+from abmkit.warehouse.schemas import CANONICAL, RENAMED, RETIRED, SYSTEM, VIEWS
 
 ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader
 COMPILED_KEPT = 512
@@ -67,9 +67,15 @@ class Warehouse:
     def ensure_tables(self) -> None:
         """Create any missing canonical and system table, and add the columns a newer release
         gave a table (never changes an existing column, and drops only the retired columns of
-        derived tables: `RETIRED`)."""
+        derived tables: `RETIRED`); rename the tables of `RENAMED`, and make the views of
+        `VIEWS` that do not exist yet."""
         self.sync()
-        existing = set(self.con.list_tables())
+        relations = self._relations()
+        for old, new in RENAMED.items():
+            if relations.get(old) == "table" and new not in relations:
+                self.execute_sql(f'ALTER TABLE "{old}" RENAME TO "{new}"', table=old)
+                relations[new] = relations.pop(old)
+        existing = {name for name, kind in relations.items() if kind == "table"}
         wanted = {name: spec.schema for name, spec in CANONICAL.items()} | SYSTEM
         types = self.con.compiler.type_mapper
         for name, schema in wanted.items():
@@ -84,7 +90,27 @@ class Warehouse:
             for column in RETIRED.get(name, []):
                 if column in have:
                     self.execute_sql(f'ALTER TABLE "{name}" DROP COLUMN "{column}"', table=name)
+        for view, shown in VIEWS.items():
+            if view not in relations:
+                self.execute_sql(f'CREATE VIEW "{view}" AS SELECT * FROM "{shown}"', table=view)
         self._schemas.clear()
+
+    def _relations(self) -> dict[str, str]:
+        """The tables ("table") and views ("view") of the warehouse's own schema."""
+        sql = (
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+        )
+        if self.engine == "duckdb":
+            rows = self.con.con.execute(sql).fetchall()
+        else:
+            with contextlib.closing(self.con.raw_sql(sql)) as cursor:
+                rows = cursor.fetchall()
+        return {name: "view" if kind == "VIEW" else "table" for name, kind in rows}
+
+    def define_view(self, name: str, rows: ir.Table) -> None:
+        """(Re)define the view `name` of `VIEWS` as `rows` (same columns, same types)."""
+        self.execute_sql(f'CREATE OR REPLACE VIEW "{name}" AS {self.compile(rows)}', table=name)
 
     def table(self, name: str) -> ir.Table:
         """A table; the canonical and system ones are looked up once per connection (their

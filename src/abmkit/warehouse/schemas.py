@@ -171,15 +171,18 @@ ACCOUNT_SCORES = ibis.schema(
      "engagement_minutes": F, "engaged_contacts": I, "engaged_personas": I,
      "open_opportunities": I, "propensity": F, "model_version": S, "priority": F,
      "buying_stage": S, "journey_stage": S, "sales_ready": B, "tier": I, "scored_at": T,
-     "cluster": I, "cluster_label": S, "lookalike": F}
+     "cluster": I, "cluster_label": S, "lookalike": F, "anonymous_minutes": F,
+     "expected_acv": F, "acv_basis": S}
 )  # fmt: skip
-"""One row per account: its current scores (rewritten only where something changed)."""
+"""One row per account: its current scores (rewritten only where something changed), with what
+the reasons read from it (`abmkit.score.reasons`)."""
 
 SCORE_REASONS = ibis.schema(
     {"account_id": S, "score": S, "factor": S, "points": F, "reason": S}
 )  # fmt: skip
-"""Why each score is what it is: per account, score and factor, the points and the words (an
-account's reasons are written and replaced together)."""
+"""Why each score is what it is: per account, score and factor, the points and the words. The
+table `stored_reasons` keeps the ones a refresh must write (an account's are written and replaced
+together); the view `score_reasons` adds those read from `account_scores`."""
 
 SCORE_HISTORY = ibis.schema(
     {"account_id": S, "as_of": T, "fit_bucket": S, "buying_stage": S, "journey_stage": S,
@@ -210,7 +213,7 @@ SYSTEM: dict[str, ibis.Schema] = {
     "quarantine": QUARANTINE,
     "account_merges": ACCOUNT_MERGES,
     "account_scores": ACCOUNT_SCORES,
-    "score_reasons": SCORE_REASONS,
+    "stored_reasons": SCORE_REASONS,
     "score_history": SCORE_HISTORY,
     "tier_changes": TIER_CHANGES,
     "score_runs": SCORE_RUNS,
@@ -218,7 +221,17 @@ SYSTEM: dict[str, ibis.Schema] = {
 }
 
 RETIRED: dict[str, list[str]] = {
-    "score_reasons": ["reason_id"],  # a key per reason, made of the three columns that name it
+    "stored_reasons": ["reason_id"],  # a key per reason, made of the three columns that name it
 }
 """Columns an earlier release kept that nothing reads or writes any more: dropped when a
 warehouse is opened. Only derived data retires (scores are computed again on every refresh)."""
+
+RENAMED: dict[str, str] = {
+    "score_reasons": "stored_reasons",  # its name is now the view's, over it and account_scores
+}
+"""System tables an earlier release named otherwise: renamed, rows and all, when a warehouse is
+opened (before `RETIRED` applies)."""
+
+VIEWS: dict[str, str] = {"score_reasons": "stored_reasons"}
+"""Views over the system tables, read like tables and never written, and the table each shows
+until a refresh defines it (`abmkit.score.reasons`)."""
