@@ -7,8 +7,9 @@ For each size the market of ``bench_ingest`` (same cache, same seed) is loaded o
 a scored-ready workspace next to it (``<data-dir>/<size>_seed7/workspace-score``): the demo's
 settings (``abmkit.demo``: its mappings, ICP and relevant topics), every table ingested in the
 demo's order, then ``Abm.relink()``. Each measurement then runs in a fresh subprocess on a copy
-of that workspace, so its peak resident memory (``ru_maxrss``, DuckDB's threads included) is its
-own:
+of that workspace (flushed to disk before the clock starts), so its peak resident memory
+(``ru_maxrss``, DuckDB's threads included) is its own. Each is made three times, every engine
+alike, and the median kept (``REPEATS``: this machine's own noise is ±20% between runs):
 
 * **abmkit, first refresh** — ``Abm.score()`` timed on the copy, whose ``account_scores`` is
   empty: every account scored, reasons, history, tier changes and Tier 2 clusters written.
@@ -60,6 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -434,11 +436,17 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
     source = scored_ready(market)
     workspace = scratch / size / "workspace"
     shutil.rmtree(workspace.parent, ignore_errors=True)
-    settled_copy(source, workspace)
     runs, problems = [], []
     for phase in ("first", "again"):
-        print(f"[run] {size} abmkit {PHASES[phase]} …", flush=True)
-        out = run_child([__file__, "--child", phase, "--workspace", str(workspace)])
+        print(f"[run] {size} abmkit {PHASES[phase]} (median of {REPEATS}) …", flush=True)
+
+        def once(phase: str = phase) -> dict:
+            if phase == "first":  # each on a fresh copy: its scores are empty
+                shutil.rmtree(workspace, ignore_errors=True)
+                settled_copy(source, workspace)
+            return run_child([__file__, "--child", phase, "--workspace", str(workspace)])
+
+        out = median_of(once)
         runs.append(_run(size, "abmkit", phase, out))
         print(f"[run]   then reading all {out['reasons_read']:,} reasons (some rendered from "
               f"the scores as read): {out['reasons_read_seconds']:.2f}s", flush=True)  # fmt: skip
@@ -489,6 +497,19 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
     return runs, report, problems
 
 
+REPEATS = 3
+"""Every timed run of a first or repeated refresh, of pandas and of the floors is made this
+many times, each in a fresh process (and on a fresh copy where it writes), and the median by
+time is kept with its peak memory (the machine's own noise is ±20% from one run to the next)."""
+
+
+def median_of(run: Callable[[], dict]) -> dict:
+    """The median run of REPEATS by seconds, with every run's time in `repeats`."""
+    outs = sorted((run() for _ in range(REPEATS)), key=lambda o: o["seconds"])
+    middle = outs[len(outs) // 2]
+    return middle | {"repeats": [round(o["seconds"], 3) for o in outs]}
+
+
 def settled_copy(source: Path, target: Path) -> None:
     """Copy a workspace and flush the copy to disk before anything is timed on it: the first
     commit of a refresh syncs the warehouse file, and would otherwise also pay for writing out
@@ -506,12 +527,17 @@ def _compared_run(size: str, engine: str, source: Path, workspace: Path) -> tupl
     target = workspace
     if engine in FLOORS:
         target = folder / f"{engine}-workspace"
-        shutil.rmtree(target, ignore_errors=True)
-        settled_copy(source, target)
     script = PANDAS if engine == "pandas" else FLOOR
-    out = run_child([str(script), "--workspace", str(target), "--out", str(parquet),
-                     "--reasons-out", str(reasons),
-                     *(["--store"] if engine == "floor_stored" else [])])  # fmt: skip
+
+    def once() -> dict:
+        if target != workspace:  # each on a fresh copy (the stored floor writes into it)
+            shutil.rmtree(target, ignore_errors=True)
+            settled_copy(source, target)
+        return run_child([str(script), "--workspace", str(target), "--out", str(parquet),
+                          "--reasons-out", str(reasons),
+                          *(["--store"] if engine == "floor_stored" else [])])  # fmt: skip
+
+    out = median_of(once)
     if target != workspace:
         shutil.rmtree(target, ignore_errors=True)
     return _run(size, engine, "first", out), parquet, reasons

@@ -53,6 +53,7 @@ class UpsertPlan:
     classified: ir.Table  # staged rows with `_status`, evaluated against the table when applied
     columns: list[str]
     counts: dict  # group (or None) -> MergeCounts
+    staged: ir.Table | None = None  # set when the table was empty: every staged row is new
 
     def has(self, status: str) -> bool:
         return any(getattr(c, status) for c in self.counts.values())
@@ -76,7 +77,8 @@ def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: 
             n=ibis._.count())  # fmt: skip
 
     totals = wh.arrow(build(f"{table} totals", totals_of)).to_pylist()
-    if wh.count(table):
+    empty = not wh.count(table)
+    if not empty:
 
         def counted_of() -> ir.Table:
             changed = classified.filter(classified[STATUS] != "unchanged")
@@ -91,14 +93,18 @@ def plan_upsert(wh: Warehouse, table: str, staged: ir.Table, key: str, compare: 
         n = {r[STATUS]: int(r["n"]) for r in counted if not by or r[by] == group}
         ins, upd = n.get("inserted", 0), n.get("updated", 0)
         counts[group] = MergeCounts(ins, upd, int(row["n"]) - ins - upd)
-    return UpsertPlan(table, key, classified, columns, counts)
+    return UpsertPlan(table, key, classified, columns, counts, staged if empty else None)
 
 
 def apply_upsert(wh: Warehouse, plan: UpsertPlan) -> None:
     """Write a planned upsert (call inside the load's transaction). Each statement classifies the
-    staged rows against the table as it is then, so nothing is written twice."""
+    staged rows against the table as it is then, so nothing is written twice; into a table that
+    was empty when planned (a first load or a first refresh), the staged rows go straight in."""
     rows = plan.classified
     names = ", ".join(f'"{c}"' for c in plan.columns)
+    if plan.staged is not None:  # into an empty table: no comparison to make
+        wh.insert(plan.table, plan.staged.select(*plan.columns))
+        return
     if plan.has("inserted"):
         wh.insert(plan.table, rows.filter(rows[STATUS] == "inserted").select(*plan.columns))
     if plan.has("updated"):
