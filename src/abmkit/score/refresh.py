@@ -263,11 +263,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
     final = wh.temp("final", built("final", lambda: _final(fresh, kept, standing, tiers,
                                                            clusters, stamp, settings)))  # fmt: skip
     compare = [c for c in ACCOUNT_SCORES.names if c not in ("account_id", "scored_at", "as_of")]
-    # Floats rounded, so that sums taken in a different order (parallel aggregation) do not
-    # count as changes when nothing changed.
-    rows = built("rounded", lambda: final.select(*[
-        final[c].round(4).name(c) if ACCOUNT_SCORES[c].is_floating() else final[c]
-        for c in ACCOUNT_SCORES.names]))  # fmt: skip
+    rows = built("stored", lambda: final.select(*ACCOUNT_SCORES.names))
     plan = plan_upsert(wh, "account_scores", rows, "account_id", compare, built=built)
     changes = _tier_changes(wh, final, previous, cuts, settings, now, built)
     history = _history_rows(wh, final, stamp, built)
@@ -383,9 +379,16 @@ def _final(fresh: ir.Table, kept: ir.Table | None, standing: ir.Table | None,
 
 
 def _core(t: ir.Table) -> ir.Table:
-    """The columns scored before tiers, typed as stored, with eligibility and its reason."""
-    return t.select(*[t[c].cast(ACCOUNT_SCORES[c]).name(c) for c in (*CORE, "as_of")],
-                    "eligible", "why_not")  # fmt: skip
+    """The columns scored before tiers, typed as stored, with eligibility and its reason.
+    Floats are rounded to 4 decimals, so that sums taken in a different order (parallel
+    aggregation) do not count as changes when nothing changed."""
+
+    def stored(c: str) -> ir.Value:
+        kind = ACCOUNT_SCORES[c]
+        value = t[c].cast(kind)
+        return (value.round(4) if kind.is_floating() else value).name(c)
+
+    return t.select(*[stored(c) for c in (*CORE, "as_of")], "eligible", "why_not")
 
 
 def _now() -> dt.datetime:
