@@ -5,7 +5,10 @@ One refresh: fit (with reasons) → intent (third- and first-party, momentum) �
 contribution of fit, intent and engagement) → tiers (capacities, hysteresis). Scores are as of
 the latest event in the warehouse, not the wall clock, so re-running with no new data computes
 the same numbers — and since rows are upserted, changes nothing. Stage and tier movements are
-appended to `score_history` and `tier_changes`, each tier change with its reason.
+appended to `score_history` and `tier_changes`, each tier change with its reason. The reasons
+of fit, the committee and the lookalike are written to `stored_reasons`; the view
+`score_reasons`, defined again by each full refresh, adds those read from the scores
+(`abmkit.score.reasons`).
 """
 
 from __future__ import annotations
@@ -146,8 +149,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
     blend = contrib["fit"] + contrib["intent"] + contrib["engagement"]
     value = t.propensity * t.expected_acv
     priority = value.fill_null(0.0) if model is not None else blend
-    t = t.mutate(priority=priority.round(2), _value=value,
-                 **{f"_c_{k}": v for k, v in contrib.items()})  # fmt: skip
+    t = t.mutate(priority=priority.round(2))
     eligible, why_not = eligibility(t, settings)
     t = t.mutate(eligible=eligible, why_not=why_not)
     model_of = lookalike() if callable(lookalike) else lookalike
