@@ -24,9 +24,10 @@ alike, and the median kept (``REPEATS``: this machine's own noise is ±20% betwe
   same scores and reasons as hand-written DuckDB SQL (``CREATE TEMP TABLE … AS SELECT`` over the
   warehouse file, ``COPY … TO`` the same two parquet files), with none of abmkit's machinery
   (no Ibis, no upsert, no history). How fast the engine does this work on this machine at all:
-  the ceiling of any abmkit ÷ pandas ratio. **floor_stored**: the same, storing its rows in the
-  warehouse's ``account_scores`` and ``score_reasons`` (one transaction) rather than parquet:
-  the ceiling of a refresh that keeps what it computes.
+  the ceiling of any abmkit ÷ pandas ratio. **floor_stored**: the same, storing what abmkit
+  stores (``account_scores``, and the reasons abmkit does not read from the scores in
+  ``stored_reasons``; one transaction) rather than parquet: the ceiling of a refresh that keeps
+  what it computes.
 * **abmkit, incremental** — ``Abm.score(incremental=True)`` in a fresh process: one touch (a
   meeting of a known contact, at the time of the latest touch so that ``as_of`` stays) is
   ingested untimed, then the incremental refresh is timed (it re-scores that one account: the
@@ -39,13 +40,14 @@ Agreement: every account's stored ``account_scores`` row is compared with the pa
 with the floor's (the same checks, reported the same way under the floor's name). Each
 numeric column (lookalike included) must agree within 0.01 once both are rounded to 2 decimals
 (and be empty for the same accounts); buckets, stages, exclusions, surging topics and sales-ready
-must be equal, and the tiers must hold the same number of accounts. The stored ``score_reasons``
-are compared with the pandas reasons: the same (account_id, score, factor) keys, points within
-0.01 once both are rounded to 2 decimals, the same words; disagreements are counted per score and
-factor, with the first few as examples. Writes ``benchmarks/results/score.json``; exits non-zero
-on a crash or a disagreement. Targets (the issue): the first refresh at 100k × 10M in
-≤ 30 s, under 4 GB peak, and ≥ 5× faster than pandas; PASS/MISS is printed for every size, the
-speed-up's with the floor's (pandas ÷ floor: the most any engine could reach).
+must be equal, and the tiers must hold the same number of accounts. abmkit's reasons, read
+through its view ``score_reasons``, are compared with the pandas reasons: the same
+(account_id, score, factor) keys, points within 0.01 once both are rounded to 2 decimals, the
+same words; disagreements are counted per score and factor, with the first few as examples.
+Writes ``benchmarks/results/score.json``; exits non-zero on a crash or a disagreement. Targets
+(the issue): the first refresh at 100k × 10M in ≤ 30 s, under 4 GB peak, and ≥ 5× faster than
+pandas; PASS/MISS is printed for every size, the speed-up's with the floor's (pandas ÷ floor:
+the most any engine could reach).
 """
 
 from __future__ import annotations
