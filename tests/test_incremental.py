@@ -174,11 +174,14 @@ def test_incremental_needs_no_as_of(tmp_path):
 
 
 def test_refreshes_and_the_account_screen_leave_no_working_tables(ws):
-    """A long-running process (a server, a watch loop) must not keep each refresh's copies."""
+    """A long-running process (a server, a watch loop) must not keep each refresh's copies:
+    neither its temporary tables nor the rows it held as Arrow (views of the connection)."""
 
     def temporary(abm: Abm) -> set[str]:
         rows = abm.warehouse.con.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()  # fmt: skip
+            "SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+        ).fetchall()
         return {r[0] for r in rows}
 
     with Abm.open(ws) as abm:

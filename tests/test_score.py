@@ -10,6 +10,7 @@ import datetime as dt
 import math
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from abmkit.app import Abm
 from abmkit.config.workspace import init_workspace
 from abmkit.score.signals import engagement
+from abmkit.score.tiers import TierCut, change_reasons
 from conftest import by_key, ok, rows_of, write_csv
 
 AS_OF = dt.datetime(2026, 6, 30, 12, 0)
@@ -385,6 +387,30 @@ def test_tier_capacities_hold_and_every_change_has_a_reason(tmp_path):
     assert low[1] >= high[2] and low[2] >= high[3]
     untiered = [r for r in s.values() if r["tier"] is None]
     assert all(r["priority"] <= low[3] or r["fit"] < 50 for r in untiered)
+
+
+def test_tier_change_reasons_name_each_kind_of_move():
+    cuts = {1: TierCut(1, 20, 20, 90.0), 2: TierCut(2, 300, 12, 60.0),
+            3: TierCut(3, None, 40, 44.4)}  # fmt: skip
+    rows = pa.table({
+        "from_tier": pa.array([None, 2, 1, 3, 3, 2], pa.int64()),
+        "to_tier": pa.array([2, 1, 3, None, None, None], pa.int64()),
+        "priority": [71.2, 12.5, 13.5, 40.0, None, 50.0],
+        "tier_rank": pa.array([14, 3, 7, None, None, None], pa.int64()),
+        "eligible": [True, True, True, True, False, True],
+        "why_not": [None, None, None, None, "a customer (tiers.expansion_mode is off)", None],
+    })  # fmt: skip
+    assert change_reasons(rows, cuts).to_pylist() == [
+        "entered Tier 2: priority 71 ranks 14 of 300 Tier 2 seats",
+        "rose from Tier 2 to Tier 1: priority 12 ranks 3 of 20 Tier 1 seats",  # halves to even
+        "fell from Tier 1 to Tier 3: priority 14 ranks 7 of Tier 3",  # no capacity
+        "left Tier 3: outranked, priority 40 (the Tier 3 cut is 44)",
+        "left Tier 3: a customer (tiers.expansion_mode is off)",
+        "left Tier 2: outranked, priority 50 (the Tier 3 cut is 44)",
+    ]
+    empty = {**cuts, 3: TierCut(3, 10, 0, None)}  # nobody seated in Tier 3: no cut to name
+    left = change_reasons(rows.slice(3, 1), empty).to_pylist()
+    assert left == ["left Tier 3: outranked, priority 40"]
 
 
 def test_tiers_do_not_flap_on_small_changes(tmp_path):

@@ -56,7 +56,7 @@ from abmkit.score.stages import buying_stage, journey_stage, opportunity_status,
 from abmkit.score.tiers import (
     TierCut,
     assign_tiers,
-    change_reason,
+    change_reasons,
     combined_intent,
     eligibility,
     priority_parts,
@@ -111,8 +111,8 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
     propensity model, priority is its expected value: propensity × the account's expected ACV;
     without one, the weighted mean of fit, intent and engagement. The lookalike score comes
     from `lookalike` (a model trained on every account, or what waits for one being trained:
-    it is asked for after the other scores are computed); without it, each account keeps the
-    one it has."""
+    it is asked for once every other score is queued); without it, each account keeps the one
+    it has."""
     if not isinstance(wh, ScopedWarehouse):  # every account; each shared input computed once
         wh = ScopedWarehouse(wh)
     full = wh.base
@@ -151,14 +151,13 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
     priority = value.fill_null(0.0) if model is not None else blend
     t = t.mutate(priority=priority.round(2))
     eligible, why_not = eligibility(t, settings)
-    t = t.mutate(eligible=eligible, why_not=why_not)
+    t = wh.temp("scored", t.mutate(eligible=eligible, why_not=why_not))
     model_of = lookalike() if callable(lookalike) else lookalike
     if model_of is not None and model_of.scores is not None:
         t = t.left_join(wh.stage(model_of.scores, prefix="lookalike"), "account_id").drop(
             "account_id_right")  # fmt: skip
     elif model_of is not None:
         t = t.mutate(lookalike=ibis.null(idt.float64))
-    t = wh.temp("scored", t)
     # the reasons to write; those of intent, engagement and priority are read from the stored
     # scores (`abmkit.score.reasons`)
     reasons = [fit_reasons, committee_reasons(wh, settings, as_of)]
@@ -234,7 +233,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
             training = pool.submit(train_lookalike, lookalike_accounts(wh), settings)
             scored, reasons = score_table(wh, settings, at, model, lookalike=training.result)
         # computed now, while Python places tiers and clusters: only written in the transaction
-        reasons = wh.temp("reasons", reasons)
+        reasons = wh.temp("reasons", reasons, native=True)
         note = training.result().note
         if note:
             result.notes.append(note)
@@ -267,7 +266,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
     compare = [c for c in ACCOUNT_SCORES.names if c not in ("account_id", "scored_at", "as_of")]
     rows = built("stored", lambda: final.select(*ACCOUNT_SCORES.names))
     plan = plan_upsert(wh, "account_scores", rows, "account_id", compare, built=built)
-    changes = _tier_changes(wh, final, previous, cuts, settings, now, built)
+    changes = _tier_changes(wh, final, previous, cuts, now, built)
     history = _history_rows(wh, final, stamp, built)
     # An account's reasons are replaced as a whole, and only where one of them moved: a
     # comparison per account instead of a key per reason.
@@ -498,7 +497,7 @@ def _delete_missing(wh: Warehouse, table: str, key: str, gone: ir.Table) -> None
 
 
 def _tier_changes(wh: Warehouse, final: ir.Table, previous: ir.Table, cuts: list[TierCut],
-                  settings: Settings, now: dt.datetime, built: Reuse) -> pa.Table:  # fmt: skip
+                  now: dt.datetime, built: Reuse) -> pa.Table:  # fmt: skip
 
     def moved() -> ir.Table:
         prev = previous.select(_pid="account_id", from_tier="tier")
@@ -507,15 +506,14 @@ def _tier_changes(wh: Warehouse, final: ir.Table, previous: ir.Table, cuts: list
         return t.select("account_id", "as_of", "from_tier", "priority", "tier_rank", "eligible",
                         "why_not", to_tier=t.tier)  # fmt: skip
 
-    rows = wh.arrow(built("tier changes", moved)).to_pylist()
-    by_tier = {c.tier: c for c in cuts}
+    rows = wh.arrow(built("tier changes", moved))
     return pa.table({
-        "account_id": pa.array([r["account_id"] for r in rows], pa.string()),
-        "as_of": pa.array([r["as_of"] for r in rows], pa.timestamp("us")),
-        "from_tier": pa.array([r["from_tier"] for r in rows], pa.int64()),
-        "to_tier": pa.array([r["to_tier"] for r in rows], pa.int64()),
-        "reason": pa.array([change_reason(r, by_tier, settings) for r in rows], pa.string()),
-        "recorded_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        "account_id": rows["account_id"].cast(pa.string()),
+        "as_of": rows["as_of"].cast(pa.timestamp("us")),
+        "from_tier": rows["from_tier"].cast(pa.int64()),
+        "to_tier": rows["to_tier"].cast(pa.int64()),
+        "reason": change_reasons(rows, {c.tier: c for c in cuts}),
+        "recorded_at": pa.repeat(pa.scalar(now, pa.timestamp("us")), rows.num_rows),
     })  # fmt: skip
 
 

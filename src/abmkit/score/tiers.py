@@ -15,6 +15,9 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as idt
 import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from abmkit.config.settings import Settings
 from abmkit.warehouse.engine import Reuse, Warehouse
@@ -90,23 +93,39 @@ def assign_tiers(wh: Warehouse, scored: ir.Table, previous: ir.Table, settings: 
     return build("seated", lambda: ibis.union(*[s.drop("_p") for s in taken])), cuts
 
 
-def change_reason(row: dict, cuts: dict[int, TierCut], settings: Settings) -> str:
-    """Why an account's tier changed, in words (row: from_tier, to_tier, priority, tier_rank,
-    eligible, why_not)."""
-    old, new, p = row["from_tier"], row["to_tier"], row["priority"] or 0.0
-    if new is not None:
-        cut = cuts[new]
-        seats = f"{cut.capacity} Tier {new} seats" if cut.capacity is not None else f"Tier {new}"
-        where = f"priority {p:.0f} ranks {row['tier_rank']} of {seats}"
-        if old is None:
-            return f"entered Tier {new}: {where}"
-        verb = "rose" if new < old else "fell"
-        return f"{verb} from Tier {old} to Tier {new}: {where}"
-    if not row["eligible"]:
-        return f"left Tier {old}: {row['why_not']}"
-    last = cuts[3].cut
+def change_reasons(rows: pa.Table, cuts: dict[int, TierCut]) -> pa.Array:
+    """Why each account's tier changed, in words, for `rows` (from_tier, to_tier, priority,
+    tier_rank, eligible, why_not): "entered Tier 2: priority 71 ranks 14 of 300 Tier 2 seats",
+    "rose from Tier 2 to Tier 1: …", "fell from …", "left Tier 3: <why not eligible>", "left Tier
+    3: outranked, priority 40 (the Tier 3 cut is 44)". Whole columns at once (a first refresh
+    records one change per tiered account); priorities are shown rounded to a whole number,
+    halves to even, as Python's format does."""
+    old, new = rows["from_tier"], rows["to_tier"]
+    shown = np.rint(pc.fill_null(rows["priority"], 0.0).to_numpy(zero_copy_only=False))
+    p = pa.array(shown.astype(np.int64)).cast(pa.string())
+    o, n = pc.cast(old, pa.string()), pc.cast(new, pa.string())
+    seats = {t: f"{c.capacity} Tier {t} seats" if c.capacity is not None else f"Tier {t}"
+             for t, c in cuts.items()}  # fmt: skip
+    # each tier's words by position (index = tier; 0 and any unknown tier: none)
+    words = pa.array([seats.get(t) for t in range(max(seats, default=0) + 1)], pa.string())
+    seat = pc.take(words, pc.fill_null(new, 0))
+
+    def join(*parts: pa.ChunkedArray | str) -> pa.ChunkedArray:
+        return pc.binary_join_element_wise(*parts, "")
+
+    where = join("priority ", p, " ranks ", pc.cast(rows["tier_rank"], pa.string()), " of ", seat)
+    verb = pc.if_else(pc.less(new, old), "rose", "fell")
+    last = cuts[3].cut if 3 in cuts else None
     below = f" (the Tier 3 cut is {last:.0f})" if last is not None else ""
-    return f"left Tier {old}: outranked, priority {p:.0f}{below}"
+    left = join("left Tier ", o, ": ")
+    branch = pc.make_struct(pc.is_null(old), pc.is_valid(new), pc.invert(rows["eligible"]),
+                            field_names=["entered", "moved", "ineligible"])  # fmt: skip
+    reasons = pc.case_when(branch,
+                           join("entered Tier ", n, ": ", where),
+                           join(verb, " from Tier ", o, " to Tier ", n, ": ", where),
+                           join(left, rows["why_not"]),
+                           join(left, "outranked, priority ", p, below))  # fmt: skip
+    return reasons.combine_chunks() if isinstance(reasons, pa.ChunkedArray) else reasons
 
 
 def eligibility(t: ir.Table, settings: Settings) -> tuple[ir.BooleanValue, ir.StringValue]:

@@ -53,6 +53,7 @@ class Warehouse:
         self.engine = self.con.name
         self._in_transaction = False
         self._temps: list[str] = []  # temporary tables made by `temp` and `stage`, in order
+        self._held: set[str] = set()  # those of them held as Arrow (`fill` in `pipelined`)
         self._depth = 0  # how many `temporary` blocks are open
         self._serial: Counter[str] = Counter()  # temporary names handed out in the open block
         self._compiled: OrderedDict[ops.Node, str] = OrderedDict()
@@ -141,9 +142,11 @@ class Warehouse:
         self.sync()
         if self.engine != "duckdb":
             return t.to_pyarrow()
-        result = self.con.con.execute(self.compile(t))
-        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # duckdb<1.5
-        table = fetch()
+        sql = self.compile(t)
+        with self._over_held(sql):
+            result = self.con.con.execute(sql)
+            fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+            table = fetch()  # duckdb<1.5 has only fetch_arrow_table
         return table.cast(t.schema().to_pyarrow())
 
     def scalar(self, t: ir.Scalar) -> Any:
@@ -151,16 +154,19 @@ class Warehouse:
         self.sync()
         if self.engine != "duckdb":
             return t.execute()
-        row = self.con.con.execute(self.compile(t)).fetchone()
+        sql = self.compile(t)
+        with self._over_held(sql):
+            row = self.con.con.execute(sql).fetchone()
         return row[0] if row else None
 
-    def temp(self, prefix: str, t: ir.Table) -> ir.Table:
+    def temp(self, prefix: str, t: ir.Table, *, native: bool = False) -> ir.Table:
         """`t` computed once into a new temporary table, compiled once and run as one
         statement (cheaper than Ibis's general path: it adds up when a step is small). The
         table is made from the expression's schema first, so the engine does not guess the
         types (DuckDB reads a bare 0.4 as a DECIMAL). Inside a `temporary` block the name
-        depends only on the order of the calls, so the same steps give the same statements."""
-        return self.fill(self._temp_name(prefix), t.schema(), t)
+        depends only on the order of the calls, so the same steps give the same statements.
+        `native`: see `fill`."""
+        return self.fill(self._temp_name(prefix), t.schema(), t, native=native)
 
     def _temp_name(self, prefix: str) -> str:
         if not self._depth:  # outside any block: a name of its own
@@ -229,10 +235,18 @@ class Warehouse:
         self._serial = Counter()
         try:
             yield
+            self.sync()  # queued statements may still read the tables
+        except BaseException:
+            self._pipe.settle()
+            raise
         finally:
             for name in reversed(self._temps[mark:]):
                 with contextlib.suppress(Exception):  # already gone with its connection
-                    self.execute_sql(f'DROP TABLE IF EXISTS "{name}"', table=name)
+                    if name in self._held:
+                        self._held.discard(name)
+                        self.con.con.unregister(name)
+                    else:
+                        self.execute_sql(f'DROP TABLE IF EXISTS "{name}"', table=name)
             del self._temps[mark:]
             self._depth -= 1
             self._serial = serial
@@ -283,10 +297,21 @@ class Warehouse:
         `produce` and calls it again on each run (`abmkit.score.incremental`)."""
         return self.stage(produce().select(schema.names), prefix=prefix)
 
-    def fill(self, name: str, schema: ibis.Schema, rows: ir.Table | pa.Table) -> ir.Table:
+    def fill(self, name: str, schema: ibis.Schema, rows: ir.Table | pa.Table, *,
+             native: bool = False) -> ir.Table:  # fmt: skip
         """(Re)create the temporary table `name` and fill it with `rows` (an expression of this
         engine, compiled through the cache, or Arrow rows). Inside `pipelined` the statements are
-        queued and the table is returned at once."""
+        queued and the table is returned at once.
+
+        Inside `pipelined`, unless `native`, the rows are held in memory as Arrow and the engine
+        reads them from there under `name` (`_hold`): DuckDB computes a refresh's steps of one
+        row per account several times faster than it writes them into a table of its own,
+        which it does on one core. `native` keeps them in a temporary table of the engine's
+        own: for many rows to be copied into a table of the warehouse (DuckDB copies from its
+        own storage faster than from Arrow), or a few rows that decide how a big table is
+        joined (the planner knows a table's size, not an Arrow view's)."""
+        if self._pipe.pool is not None and not native and isinstance(rows, ir.Table | pa.Table):
+            return self._hold(name, schema, rows)
         if self._pipe.pool is not None and isinstance(rows, ir.Table | pa.Table):
             creating = self._creating(name, schema)
             sql = self.compile(rows) if isinstance(rows, ir.Table) else None
@@ -310,6 +335,48 @@ class Warehouse:
         else:
             self._copy_into(name, rows.select(schema.names))
         return self._bound(name, schema)
+
+    def _hold(self, name: str, schema: ibis.Schema, rows: ir.Table | pa.Table) -> ir.Table:
+        """Queue `rows` to be computed into Arrow (or taken as they are) and registered with the
+        DuckDB connection as `name`, typed as `schema`; `temporary` unregisters it."""
+        sql = self.compile(rows) if isinstance(rows, ir.Table) else None
+        target = schema.to_pyarrow()
+        self._temps.append(name)
+        self._held.add(name)
+
+        def run() -> None:
+            if sql is None:
+                table = rows.select(schema.names)
+            else:
+                try:
+                    with self._over_held(sql):
+                        result = self.con.con.execute(sql)
+                        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+                        table = fetch()  # duckdb<1.5 has only fetch_arrow_table
+                except Exception as exc:
+                    raise EngineError(str(exc).splitlines()[0], table=name, sql=sql) from exc
+            if table.schema != target:  # the schema's types, as a temporary table would have
+                table = table.cast(target)
+            self.con.con.register(name, table)
+
+        self._pipe.queue(run)
+        return self._bound(name, schema)
+
+    @contextlib.contextmanager
+    def _over_held(self, sql: str) -> Iterator[None]:
+        """Run a statement that reads held rows (`_hold`) without join filter pushdown: DuckDB
+        1.5 pushes a join's Bloom filter into the scan of its smaller side, and fails when that
+        side is Arrow ("Pushdown Filter Type BLOOM_FILTER is not currently supported in PyArrow
+        Scans", duckdb/duckdb-python#463)."""
+        held = frozenset(self._held)  # (one step under the GIL: the main thread may add to it)
+        if not held or not any(f'"{name}"' in sql for name in held):
+            yield
+            return
+        self.con.con.execute("SET disabled_optimizers = 'join_filter_pushdown'")
+        try:
+            yield
+        finally:
+            self.con.con.execute("RESET disabled_optimizers")
 
     def _insert_arrow(self, name: str, schema: ibis.Schema, rows: pa.Table) -> None:
         """Append Arrow rows to the DuckDB table `name`, by the column names of `schema`."""
@@ -370,7 +437,8 @@ class Warehouse:
 
     def _execute(self, sql: str, table: str | None) -> None:
         try:
-            cursor = self.con.raw_sql(sql)
+            with self._over_held(sql):
+                cursor = self.con.raw_sql(sql)
         except Exception as exc:
             raise EngineError(str(exc).splitlines()[0], table=table, sql=sql) from exc
         if cursor is not None and cursor is not self.con.con:  # DuckDB returns the connection
