@@ -162,7 +162,7 @@ class ScopedWarehouse(Warehouse):
     def temp(self, prefix: str, t: ir.Table, *, native: bool = False) -> ir.Table:
         if not self.recording:
             return super().temp(prefix, t, native=native)
-        # (a prepared refresh keeps every step in the engine's own tables: `Prepared.run`)
+        # (an incremental refresh keeps its steps in the engine's own tables: `hold_rows`)
         return self._record(Step(self._step_name(prefix), t.schema(), query=t))
 
     def stage(self, data: ArrowData | ir.Table, *, prefix: str = "stage") -> ir.Table:
@@ -220,12 +220,10 @@ class Prepared:
     built: dict = field(default_factory=dict)  # the rest of its expressions (a `Reuse` store)
 
     def run(self, wh: Warehouse) -> None:
-        """Fill every step's table afresh, in order (dropped with the refresh's others). Each
-        is the engine's own table: the steps hold the rows of a few accounts, and the planner
-        joins the warehouse's big tables by how few they are."""
+        """Fill every step's table afresh, in order (dropped with the refresh's others)."""
         for step in self.steps:
             rows = step.query if step.query is not None else step.produce()  # type: ignore[misc]
-            wh.fill(step.name, step.schema, rows, native=True)
+            wh.fill(step.name, step.schema, rows)
 
 
 def memoized(wh: Warehouse, key: str, build: Callable[[], ir.Table]) -> ir.Table:

@@ -201,6 +201,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         if why:
             result.notes.append(f"full refresh instead of incremental: {why}")
         else:
+            wh.hold_rows(False)  # a few accounts' rows: the engine's own tables (`hold_rows`)
             scope = touched_accounts(wh, unseen)
             result.mode = "incremental"
             result.rescored = int(wh.scalar(scope.count()))

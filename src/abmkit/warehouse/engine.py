@@ -310,7 +310,8 @@ class Warehouse:
         own: for many rows to be copied into a table of the warehouse (DuckDB copies from its
         own storage faster than from Arrow), or a few rows that decide how a big table is
         joined (the planner knows a table's size, not an Arrow view's)."""
-        if self._pipe.pool is not None and not native and isinstance(rows, ir.Table | pa.Table):
+        holding = self._pipe.pool is not None and self._pipe.hold
+        if holding and not native and isinstance(rows, ir.Table | pa.Table):
             return self._hold(name, schema, rows)
         if self._pipe.pool is not None and isinstance(rows, ir.Table | pa.Table):
             creating = self._creating(name, schema)
@@ -473,6 +474,12 @@ class Warehouse:
         """Wait until every queued statement has run; raise the first failure."""
         self._pipe.wait()
 
+    def hold_rows(self, hold: bool) -> None:
+        """Inside `pipelined`: whether `fill` holds rows as Arrow (the default) or keeps every
+        working table in the engine's own tables (a refresh of a few accounts, whose steps join
+        the warehouse's big tables by how few rows they hold)."""
+        self._pipe.hold = hold
+
     def __enter__(self) -> Warehouse:
         return self
 
@@ -488,9 +495,11 @@ class _Pipeline:
         self.pool: ThreadPoolExecutor | None = None
         self.queued: list[Future] = []
         self.failed = False
+        self.hold = True  # `Warehouse.hold_rows`
 
     def start(self) -> None:
         self.pool, self.failed = ThreadPoolExecutor(1, thread_name_prefix="abm-sql"), False
+        self.hold = True
 
     def queue(self, run: Callable[[], object]) -> None:
         def job() -> None:
