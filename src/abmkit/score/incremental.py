@@ -70,10 +70,11 @@ def last_run(wh: Warehouse) -> dict | None:
 
 def unseen_loads(wh: Warehouse) -> ir.Table:
     """(load_id, table_name, changed) of the loads no refresh has taken into account yet, read
-    once at the start of a refresh (a temporary table)."""
+    once at the start of a refresh (a temporary table of the engine's own: an incremental
+    refresh finds its accounts by joining the activity tables to these few rows)."""
     loads = wh.table("loads").anti_join(wh.table("score_loads"), "load_id")
     changed = loads.inserted.fill_null(0) + loads.updated.fill_null(0)
-    return wh.temp("unseen", loads.select("load_id", "table_name", changed=changed))
+    return wh.temp("unseen", loads.select("load_id", "table_name", changed=changed), native=True)
 
 
 def profile_changes(wh: Warehouse, unseen: ir.Table) -> list[str]:
