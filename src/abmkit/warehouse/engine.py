@@ -142,12 +142,14 @@ class Warehouse:
         self.sync()
         if self.engine != "duckdb":
             return t.to_pyarrow()
-        sql = self.compile(t)
+        return self._fetch_arrow(self.compile(t)).cast(t.schema().to_pyarrow())
+
+    def _fetch_arrow(self, sql: str) -> pa.Table:
+        """The rows of a DuckDB statement, as Arrow."""
         with self._over_held(sql):
             result = self.con.con.execute(sql)
             fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-            table = fetch()  # duckdb<1.5 has only fetch_arrow_table
-        return table.cast(t.schema().to_pyarrow())
+            return fetch()  # duckdb<1.5 has only fetch_arrow_table
 
     def scalar(self, t: ir.Scalar) -> Any:
         """The value of a one-value expression (a count, a maximum), as `arrow` does."""
@@ -350,10 +352,7 @@ class Warehouse:
                 table = rows.select(schema.names)
             else:
                 try:
-                    with self._over_held(sql):
-                        result = self.con.con.execute(sql)
-                        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-                        table = fetch()  # duckdb<1.5 has only fetch_arrow_table
+                    table = self._fetch_arrow(sql)
                 except Exception as exc:
                     raise EngineError(str(exc).splitlines()[0], table=name, sql=sql) from exc
             if table.schema != target:  # the schema's types, as a temporary table would have
