@@ -40,7 +40,9 @@ class Abm:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return open_warehouse(self.workspace.warehouse_url, self.settings.warehouse.memory_limit)
+        wh = open_warehouse(self.workspace.warehouse_url, self.settings.warehouse.memory_limit)
+        wh.keep_statements_in(self.workspace.statements)
+        return wh
 
     @cached_property
     def app_store(self) -> AppStore:

@@ -42,6 +42,11 @@ class Workspace:
     def outputs(self) -> Path:
         return self.path / "outputs"
 
+    @property
+    def statements(self) -> Path:
+        """Compiled statements kept for the next process (a cache: safe to delete)."""
+        return self.path / "cache" / "statements.json"
+
 
 def _expand(url: str, path: Path) -> str:
     return url.replace("{workspace}", str(path.resolve()))

@@ -179,8 +179,9 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     (see `abmkit.score.incremental`); `identity_changed_at` is when identity resolution last
     moved rows between accounts (a full refresh is needed after it)."""
     # the refresh's working tables go when it ends; Python builds each statement while the
-    # engine runs the one before
-    with wh.temporary(), wh.pipelined():
+    # engine runs the one before; an incremental refresh's statements, the same text every
+    # time, are kept compiled for the next process
+    with wh.temporary(), wh.pipelined(), wh.keeping_statements(incremental):
         return _refresh(wh, settings, as_of, model, incremental, identity_changed_at)
 
 
@@ -200,6 +201,7 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         why = _full_needed(wh, previous_run, unseen, fingerprint, version, identity_changed_at)
         if why:
             result.notes.append(f"full refresh instead of incremental: {why}")
+            wh.keep_statements(False)  # a full refresh's statements hold their moment
         else:
             wh.hold_rows(False)  # a few accounts' rows: the engine's own tables (`hold_rows`)
             scope = touched_accounts(wh, unseen)

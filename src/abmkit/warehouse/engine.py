@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 
 from abmkit.errors import EngineError
 from abmkit.warehouse.schemas import CANONICAL, RENAMED, RETIRED, SYSTEM, VIEWS
+from abmkit.warehouse.statements import StatementFile, Unkept, digest
 
 ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader
 COMPILED_KEPT = 512
@@ -61,6 +62,7 @@ class Warehouse:
         self._columns: dict[ibis.Schema, str] = {}  # column definitions of temporary tables
         self.prepared: dict[tuple, object] = {}  # a refresh built once per connection, to rerun
         self._pipe = _Pipeline()  # statements queued by `pipelined` (shared with scoped views)
+        self._keep = _Keeping()  # statements kept in a file (`keeping_statements`; shared too)
         if self.engine == "duckdb":
             self.con.con.execute(f"SET memory_limit='{memory_limit}'")
 
@@ -130,12 +132,51 @@ class Warehouse:
         op = t.op()
         sql = self._compiled.get(op)
         if sql is None:
-            sql = self._compiled[op] = self.con.compile(t)
+            sql = self._compiled[op] = self._compile_new(t)
             if len(self._compiled) > COMPILED_KEPT:
                 self._compiled.popitem(last=False)
         else:
             self._compiled.move_to_end(op)
         return sql
+
+    def _compile_new(self, t: ir.Expr) -> str:
+        """Compile `t`, or read its SQL from the statements kept by an earlier process."""
+        kept = self._keep.file if self._keep.active else None
+        if kept is None:
+            return self.con.compile(t)
+        try:
+            key = digest(t.op())
+        except Unkept:
+            return self.con.compile(t)
+        sql = kept.get(key)
+        if sql is None:
+            sql = self.con.compile(t)
+            kept.put(key, sql)
+        return sql
+
+    def keep_statements_in(self, path: Path) -> None:
+        """Where `keeping_statements` keeps compiled statements (a file of the workspace)."""
+        self._keep.file = StatementFile(path, self.engine)
+
+    @contextlib.contextmanager
+    def keeping_statements(self, keep: bool = True) -> Iterator[None]:
+        """Inside (with `keep`, and a file given by `keep_statements_in`), statements compiled
+        afresh are also kept in that file, and read from it by the next process that compiles
+        the same expression (`abmkit.warehouse.statements`): for statements whose text is the
+        same from one run to the next, such as an incremental refresh's. `keep_statements`
+        stops it early (say, when a refresh turns out to be a full one after all)."""
+        before = self._keep.active
+        self._keep.active = keep and self._keep.file is not None
+        try:
+            yield
+            if self._keep.file is not None:
+                self._keep.file.save()
+        finally:
+            self._keep.active = before
+
+    def keep_statements(self, keep: bool) -> None:
+        """Inside `keeping_statements`: whether statements compiled from now on are kept."""
+        self._keep.active = keep and self._keep.file is not None
 
     def arrow(self, t: ir.Table) -> pa.Table:
         """The rows of `t`, through the compiled-statement cache."""
@@ -199,8 +240,7 @@ class Warehouse:
                                  namespace=ops.Namespace()).to_expr()  # fmt: skip
 
     def count(self, name: str) -> int:
-        self.sync()
-        return int(self.con.table(name).count().execute())
+        return int(self.scalar(self.table(name).count()))
 
     # -- transactions ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -484,6 +524,14 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Keeping:
+    """Whether, and in which file, compiled statements are kept (`keeping_statements`)."""
+
+    def __init__(self) -> None:  # noqa: D107
+        self.file: StatementFile | None = None
+        self.active = False
 
 
 class _Pipeline:
