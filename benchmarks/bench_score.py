@@ -31,10 +31,14 @@ alike, and the median kept (``REPEATS``: this machine's own noise is ±20% betwe
 * **abmkit, incremental** — ``Abm.score(incremental=True)`` in a fresh process: one touch (a
   meeting of a known contact, at the time of the latest touch so that ``as_of`` stays) is
   ingested untimed, then the incremental refresh is timed (it re-scores that one account: the
-  first refresh of a process also builds and compiles its statements); then, in the same
-  process, ten more touches, each for another account, each followed by a timed incremental
-  refresh ("running process": what the agent's loop or the server sees; the median and the
-  slowest are kept); then a full refresh (untimed) must change nothing. Target: under a second.
+  first refresh of a process also builds its statements, and the first ever in a workspace
+  also compiles them, keeping their SQL in the workspace's ``cache/statements.json``); then, in
+  the same process, ten more touches, each for another account, each followed by a timed
+  incremental refresh ("running process": what the agent's loop or the server sees; the median
+  and the slowest are kept); then a full refresh (untimed) must change nothing. Then, in another
+  fresh process, one more touch and one timed incremental refresh that reads the statements the
+  first process kept ("statements kept": ``abm score --incremental`` from cron, a restarted
+  server). Target: under a second.
 
 Agreement: every account's stored ``account_scores`` row is compared with the pandas row, and
 with the floor's (the same checks, reported the same way under the floor's name). Each
@@ -242,6 +246,29 @@ def incremental_child(workspace: Path) -> dict:
                        "seconds": check_seconds},
         "peak_rss_mb": peak_rss_mb(),
     }  # fmt: skip
+
+
+def incremental_kept_child(workspace: Path) -> dict:
+    """Runs inside a fresh process, on the workspace `incremental_child` left: one more new
+    touch, then one timed incremental refresh that reads the statements the earlier process
+    compiled (the workspace's `cache/statements.json`) instead of compiling them."""
+    from abmkit.app import Abm
+
+    with Abm.open(workspace) as abm:
+        if not abm.workspace.statements.exists():
+            raise SystemExit(f"{abm.workspace.statements}: no statements kept by the last process")
+        t = abm.warehouse.table("touches")
+        earlier = t.filter(t.source == "bench_score").account_id.to_pyarrow().to_pylist()
+        touch, account_id, ingest_seconds = _load_one_touch(abm, workspace, set(earlier))
+        clock = time.perf_counter()
+        result = abm.score(incremental=True)
+        seconds = time.perf_counter() - clock
+        if (result.mode, result.rescored) != ("incremental", 1):
+            raise SystemExit(f"the incremental refresh was {result.mode}, {result.rescored} "
+                             "re-scored")  # fmt: skip
+    return refresh_summary(result) | {"seconds": seconds, "ingest_seconds": ingest_seconds,
+                                      "touch": touch, "account_id": account_id,
+                                      "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
 def _load_one_touch(abm, workspace: Path, skip: set[str]) -> tuple[dict, str, float]:
@@ -495,6 +522,13 @@ def measure(size: str, market: Path, scratch: Path) -> tuple[list[Run], dict, li
         if after["inserted"] or after["updated"]:
             problems.append(f"{size}: after the incremental refresh a full one still changed "
                             f"{after['inserted']} + {after['updated']} rows")  # fmt: skip
+        print(f"[run] {size} abmkit {PHASES['incremental_kept']} …", flush=True)
+        kept, error = attempt([__file__, "--child", "incremental_kept", "--workspace",
+                               str(workspace)])  # fmt: skip
+        if error:
+            problems.append(f"{size}: the incremental refresh in a new process crashed: {error}")
+        else:
+            runs.append(_run(size, "abmkit", "incremental_kept", kept))
     shutil.rmtree(workspace.parent, ignore_errors=True)
     return runs, report, problems
 
@@ -577,7 +611,8 @@ def _run(size: str, engine: str, phase: str, out: dict) -> Run:
 # --- reporting --------------------------------------------------------------------------------
 
 PHASES = {"first": "first refresh", "again": "again, no new data",
-          "incremental": "incremental, 1 new touch, new process",
+          "incremental": "incremental, 1 new touch, new process, first ever (compiles)",
+          "incremental_kept": "incremental, 1 new touch, new process, statements kept",
           "incremental_warm": "incremental, 1 new touch, running process (median of 10)",
           }  # fmt: skip
 
@@ -676,7 +711,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prepare-only", action="store_true",
                    help="write the markets and their scored-ready workspaces and stop")  # fmt: skip
     p.add_argument("--markdown", action="store_true", help="print --out as a Markdown table")
-    p.add_argument("--child", choices=["prepare", "first", "again", "incremental"],
+    p.add_argument("--child", choices=["prepare", "first", "again", "incremental",
+                                       "incremental_kept"],
                    help=argparse.SUPPRESS)  # fmt: skip
     p.add_argument("--market", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
@@ -688,6 +724,8 @@ def child(args: argparse.Namespace) -> dict:
         return prepare_child(args.market, args.workspace)
     if args.child == "incremental":
         return incremental_child(args.workspace)
+    if args.child == "incremental_kept":
+        return incremental_kept_child(args.workspace)
     return refresh_child(args.workspace, args.child)
 
 

@@ -24,10 +24,9 @@ from test_incremental import TOUCH_HEADER, _pick, _stored, demo_ws  # noqa: F401
 from test_score import PRICING
 
 EXPRESSION = """
-import datetime as dt
 import ibis
 t = ibis.table({"a": "int64", "b": "string", "ts": "timestamp"}, name="touches")
-e = t.filter((t.a > 3) & (t.ts <= ibis.literal(dt.datetime(2026, 1, 2, 3, 4))))
+e = t.filter((t.a > 3) & (t.ts > t.ts.max() - ibis.interval(days=2)))
 e = e.group_by("b").agg(n=e.count(), s=e.a.sum(), top=e.b.upper().isin(["X", "Y"]).any())
 """
 
@@ -53,7 +52,7 @@ def test_the_digest_is_the_same_in_every_process():
 
 @pytest.mark.parametrize("old,new", [
     ("a > 3", "a > 4"),                                # a literal
-    ("3, 4)", "3, 5)"),                                # a moment
+    ("days=2", "days=3"),                              # an interval
     ('name="touches"', 'name="intent"'),               # a table
     ('"a": "int64"', '"a": "int32"'),                  # a column's type
     ('["X", "Y"]', '["Y", "X"]'),                      # the order of a list
@@ -65,10 +64,14 @@ def test_the_digest_tells_different_expressions_apart(old, new):
     assert digest(_expression(**{old: new}).op()) != digest(_expression().op())
 
 
-def test_rows_held_in_python_are_not_named_by_a_digest():
+def test_rows_held_in_python_and_moments_are_not_named_by_a_digest():
     t = ibis.memtable({"a": [1, 2]})
     with pytest.raises(Unkept):
         digest(t.filter(t.a > 1).op())
+    moment = _expression(**{"t.ts.max()": "ibis.literal(dt.datetime(2026, 1, 2))",
+                            "import ibis": "import datetime as dt, ibis"})  # fmt: skip
+    with pytest.raises(Unkept):
+        digest(moment.op())
 
 
 def test_the_file_keeps_the_latest_statements_and_ignores_a_damaged_or_foreign_one(tmp_path):
@@ -101,6 +104,36 @@ def _one_touch(abm: Abm, folder: Path, account: dict, hours: int) -> None:
     ok(abm.ingest("touches", [csv])[0])
 
 
+def _kept(abm: Abm) -> dict[str, str]:
+    path = abm.workspace.statements
+    return json.loads(path.read_text())["statements"] if path.exists() else {}
+
+
+class Spy:
+    """Every statement a connection's compiler makes (`made`), and every statement the
+    warehouse asks for that is not in its memory (`asked`: expression and SQL, from the file or
+    the compiler), from now on."""
+
+    def __init__(self, abm: Abm, monkeypatch: pytest.MonkeyPatch):  # noqa: D107
+        self.made: list[str] = []
+        self.asked: list[tuple[ibis.Expr, str]] = []
+        self.compiler = abm.warehouse.con.compile
+        original = Warehouse._compile_new
+
+        def asking(wh: Warehouse, t: ibis.Expr) -> str:
+            sql = original(wh, t)
+            self.asked.append((t, sql))
+            return sql
+
+        def making(t: ibis.Expr, **kw: object) -> str:
+            sql = self.compiler(t, **kw)
+            self.made.append(sql)
+            return sql
+
+        monkeypatch.setattr(Warehouse, "_compile_new", asking)
+        monkeypatch.setattr(abm.warehouse.con, "compile", making)
+
+
 def test_a_new_process_runs_the_statements_an_earlier_one_compiled(demo_ws, tmp_path,  # noqa: F811
                                                                    monkeypatch):  # fmt: skip
     kept, fresh = tmp_path / "kept", tmp_path / "fresh"
@@ -110,31 +143,16 @@ def test_a_new_process_runs_the_statements_an_earlier_one_compiled(demo_ws, tmp_
         picked = _pick(abm, 2)
         _one_touch(abm, tmp_path, picked[0], 1)
         assert abm.score(incremental=True).mode == "incremental"
-    statements = Abm.open(kept).workspace.statements
-    assert len(json.loads(statements.read_text())["statements"]) > 20
-
-    read: list[tuple[ibis.Expr, str]] = []
-    compiled: list[str] = []
-    original = Warehouse._compile_new
-
-    def spying(self: Warehouse, t: ibis.Expr) -> str:
-        sql = original(self, t)
-        read.append((t, sql))
-        return sql
-
-    monkeypatch.setattr(Warehouse, "_compile_new", spying)
+        assert len(_kept(abm)) > 20
     with Abm.open(kept) as abm:  # a new connection: nothing compiled in memory
         _one_touch(abm, tmp_path, picked[1], 2)
-        read.clear()
-        real_compile = abm.warehouse.con.compile
-        monkeypatch.setattr(abm.warehouse.con, "compile",
-                            lambda t, **kw: compiled.append(t) or real_compile(t, **kw))  # fmt: skip
+        spy = Spy(abm, monkeypatch)
         result = abm.score(incremental=True)
-        assert (result.mode, result.rescored) == ("incremental", 1)
-        assert len(read) > 20 and compiled == []  # every statement came from the file
-        # ... and each is what the compiler makes of its expression today
-        assert all(sql == real_compile(t) for t, sql in read)
         monkeypatch.undo()
+        assert (result.mode, result.rescored) == ("incremental", 1)
+        assert len(spy.asked) > 20 and spy.made == []  # every statement came from the file
+        # ... and each is what the compiler makes of its expression today
+        assert all(sql == spy.compiler(t) for t, sql in spy.asked)
         with Abm.open(fresh) as other:  # the same touches, every statement compiled afresh
             for n, account in enumerate(picked, start=1):
                 _one_touch(other, tmp_path, account, n)
@@ -142,29 +160,31 @@ def test_a_new_process_runs_the_statements_an_earlier_one_compiled(demo_ws, tmp_
             assert _stored(other) == _stored(abm)
 
 
-def _kept(abm: Abm) -> dict[str, str]:
-    path = abm.workspace.statements
-    return json.loads(path.read_text())["statements"] if path.exists() else {}
-
-
-def test_a_full_refresh_keeps_no_statements(demo_ws, tmp_path):  # noqa: F811
-    """A full refresh writes its moment into its statements (the engine filters millions of
-    touches by a constant): never the same text twice, so none is kept."""
+def test_a_full_refresh_compiles_only_the_statements_that_hold_its_moment(demo_ws, tmp_path,  # noqa: F811
+                                                                          monkeypatch):  # fmt: skip
+    """A full refresh writes its moment into the statements that scan the touches and intent
+    (the engine skips old rows by it): those are compiled each time and never kept. The others
+    read the moment from a table, so the next process, scoring as of a later moment, reads them
+    from the file (but for a statement the earlier refresh had no rows for, kept now)."""
     ws = tmp_path / "ws"
     shutil.copytree(demo_ws, ws, ignore=shutil.ignore_patterns("market", "cache"))
+    picked = _pick(Abm.open(ws), 2)
     with Abm.open(ws) as abm:
-        abm.score()
-        assert _kept(abm) == {}
-    # asked for an incremental refresh that turns out a full one: only the statements that
-    # found out are kept (they hold no moment)
-    with Abm.open(ws, {"weights": {"fit": 0.2}}) as abm:
-        _one_touch(abm, tmp_path, _pick(abm, 1)[0], 1)
-        assert abm.score(incremental=True).mode == "full"
-        before = _kept(abm)
-        assert len(before) < 10
-        assert not any("MAKE_TIMESTAMP" in sql for sql in before.values())
-        _one_touch(abm, tmp_path, _pick(abm, 2)[1], 2)
-        assert abm.score(incremental=True).mode == "incremental"  # from there on, kept
-        after = _kept(abm)
-        assert len(after) > len(before) + 20
-        assert not any("MAKE_TIMESTAMP" in sql for sql in after.values())
+        _one_touch(abm, tmp_path, picked[0], 30)  # a later moment for everyone
+        assert abm.score().changed.updated > 0
+        kept = _kept(abm)
+        assert len(kept) > 30
+        assert not any("MAKE_TIMESTAMP" in sql for sql in kept.values())
+        _one_touch(abm, tmp_path, picked[1], 60)  # later still
+    with Abm.open(ws) as abm:
+        spy = Spy(abm, monkeypatch)
+        result = abm.score()
+        monkeypatch.undo()
+        assert result.mode == "full" and result.changed.updated > 0
+        assert all(sql == spy.compiler(t) for t, sql in spy.asked)
+    moments = [sql for sql in spy.made if "MAKE_TIMESTAMP" in sql]
+    assert 0 < len(moments) <= 6  # the scans of touches and intent (with a model: features)
+    assert len(spy.made) < len(spy.asked) / 5  # the rest came from the file
+    now = _kept(abm)
+    assert set(spy.made) - set(moments) <= set(now.values())
+    assert not set(moments) & set(now.values())

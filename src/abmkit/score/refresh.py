@@ -104,6 +104,7 @@ def latest_data_time(wh: Warehouse) -> dt.datetime | None:
 def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
                 model: ModelVersion | None = None,
                 lookalike: Lookalike | Callable[[], Lookalike] | None = None,
+                scan_at: Moment | None = None,
                 ) -> tuple[ir.Table, ir.Table]:  # fmt: skip
     """Every account of `wh` (the warehouse, or a `ScopedWarehouse` of some accounts) with
     every score (tier not yet assigned), and the reasons to write (long form: those of fit, the
@@ -112,7 +113,9 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
     without one, the weighted mean of fit, intent and engagement. The lookalike score comes
     from `lookalike` (a model trained on every account, or what waits for one being trained:
     it is asked for once every other score is queued); without it, each account keeps the one
-    it has."""
+    it has. `scan_at` is the same moment as `as_of`, for the statements that scan the touches
+    and intent (a literal there lets the engine skip old rows; the default is `as_of`)."""
+    scan_at = as_of if scan_at is None else scan_at
     if not isinstance(wh, ScopedWarehouse):  # every account; each shared input computed once
         wh = ScopedWarehouse(wh)
     full = wh.base
@@ -121,9 +124,9 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
     if lookalike is None:
         stored = wh.table("account_scores").select("account_id", "lookalike")
         fit = fit.left_join(stored, "account_id").drop("account_id_right")
-    eng, _ = engagement(wh, settings, as_of, tiers=previous)
-    parts = [fit, third_party_intent(wh, settings, as_of),
-             first_party_intent(wh, settings, as_of), eng,
+    eng, _ = engagement(wh, settings, scan_at, tiers=previous)
+    parts = [fit, third_party_intent(wh, settings, scan_at),
+             first_party_intent(wh, settings, scan_at), eng,
              opportunity_status(wh, settings, as_of)]  # fmt: skip
     t = wh.table("accounts").select("account_id", "account_type")
     for part in parts:  # each computed on its own: small queries compile and plan fast
@@ -134,7 +137,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
                  won_later=t.won_later.fill_null(False))  # fmt: skip
     t = t.mutate(intent=combined_intent(t.intent_3p, t.intent_1p))
     if model is not None:
-        scored = predict(wh, settings, model, as_of)
+        scored = predict(wh, settings, model, scan_at)
         t = t.left_join(scored, "account_id").drop("account_id_right")
         # learned from every account's won deals, not only the ones being scored
         t = t.left_join(expected_acv(full), "account_id").drop("account_id_right")
@@ -160,7 +163,7 @@ def score_table(wh: Warehouse, settings: Settings, as_of: Moment,
         t = t.mutate(lookalike=ibis.null(idt.float64))
     # the reasons to write; those of intent, engagement and priority are read from the stored
     # scores (`abmkit.score.reasons`)
-    reasons = [fit_reasons, committee_reasons(wh, settings, as_of)]
+    reasons = [fit_reasons, committee_reasons(wh, settings, scan_at)]
     if model_of is not None and model_of.reasons is not None:
         reasons.append(wh.stage(model_of.reasons, prefix="lookalike_reasons"))
     elif model_of is None:  # the stored ones stand, as the score does
@@ -179,9 +182,9 @@ def refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None = None,
     (see `abmkit.score.incremental`); `identity_changed_at` is when identity resolution last
     moved rows between accounts (a full refresh is needed after it)."""
     # the refresh's working tables go when it ends; Python builds each statement while the
-    # engine runs the one before; an incremental refresh's statements, the same text every
-    # time, are kept compiled for the next process
-    with wh.temporary(), wh.pipelined(), wh.keeping_statements(incremental):
+    # engine runs the one before; statements whose text does not change from one refresh to the
+    # next are kept compiled for the next process
+    with wh.temporary(), wh.pipelined(), wh.keeping_statements():
         return _refresh(wh, settings, as_of, model, incremental, identity_changed_at)
 
 
@@ -201,7 +204,6 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         why = _full_needed(wh, previous_run, unseen, fingerprint, version, identity_changed_at)
         if why:
             result.notes.append(f"full refresh instead of incremental: {why}")
-            wh.keep_statements(False)  # a full refresh's statements hold their moment
         else:
             wh.hold_rows(False)  # a few accounts' rows: the engine's own tables (`hold_rows`)
             scope = touched_accounts(wh, unseen)
@@ -219,22 +221,24 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
         result.notes.append("no touches or intent loaded yet: only fit is scored")
         result.as_of = _now()
     as_of, now = result.as_of, _now()
-    at, stamp = ibis.literal(as_of, idt.timestamp), ibis.literal(now, idt.timestamp)
-    if scope is not None:
-        # The moment and the time stamp come from a one-row table, not literals, so that the
-        # text of every statement stays the same from one incremental refresh to the next and
-        # is built and compiled once (a full refresh keeps literals: the engine filters ten
-        # million touches by a constant before joining them, not by a value it reads).
-        moments = {"as_of": pa.array([as_of], pa.timestamp("us")),
-                   "now": pa.array([now], pa.timestamp("us"))}  # fmt: skip
-        clock = wh.stage(pa.table(moments), prefix="clock")
-        at, stamp = clock.as_of.max().as_scalar(), clock.now.max().as_scalar()
+    # The moment and the time stamp come from a one-row table, not literals, so that the text
+    # of the statements stays the same from one refresh to the next: an incremental refresh
+    # builds and compiles them once per process, and any refresh reads from the workspace those
+    # an earlier process compiled (`Warehouse.keeping_statements`). Except where a full refresh
+    # scans the touches and intent (`scan_at`): there the engine filters millions of rows by a
+    # constant, skipping whole row groups of older rows, and not by a value it reads.
+    moments = {"as_of": pa.array([as_of], pa.timestamp("us")),
+               "now": pa.array([now], pa.timestamp("us"))}  # fmt: skip
+    clock = wh.stage(pa.table(moments), prefix="clock")
+    at, stamp = clock.as_of.max().as_scalar(), clock.now.max().as_scalar()
+    scan_at = at if scope is not None else ibis.literal(as_of, idt.timestamp)
     if scope is None:
         # The lookalike model learns from every account: trained on full refreshes only, in a
         # thread of its own while the engine computes the other scores.
         with ThreadPoolExecutor(1, thread_name_prefix="lookalike") as pool:
             training = pool.submit(train_lookalike, lookalike_accounts(wh), settings)
-            scored, reasons = score_table(wh, settings, at, model, lookalike=training.result)
+            scored, reasons = score_table(wh, settings, at, model, lookalike=training.result,
+                                          scan_at=scan_at)  # fmt: skip
         # computed now, while Python places tiers and clusters: only written in the transaction
         reasons = wh.temp("reasons", reasons, native=True)
         note = training.result().note

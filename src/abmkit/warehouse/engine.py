@@ -159,24 +159,20 @@ class Warehouse:
         self._keep.file = StatementFile(path, self.engine)
 
     @contextlib.contextmanager
-    def keeping_statements(self, keep: bool = True) -> Iterator[None]:
-        """Inside (with `keep`, and a file given by `keep_statements_in`), statements compiled
-        afresh are also kept in that file, and read from it by the next process that compiles
-        the same expression (`abmkit.warehouse.statements`): for statements whose text is the
-        same from one run to the next, such as an incremental refresh's. `keep_statements`
-        stops it early (say, when a refresh turns out to be a full one after all)."""
+    def keeping_statements(self) -> Iterator[None]:
+        """Inside (given a file by `keep_statements_in`), statements compiled afresh are also
+        kept in that file, and read from it by the next process that compiles the same
+        expression (`abmkit.warehouse.statements`): for work whose statements are the same from
+        one run to the next, such as a refresh's. A statement that holds a moment is not kept:
+        its text changes with the moment."""
         before = self._keep.active
-        self._keep.active = keep and self._keep.file is not None
+        self._keep.active = self._keep.file is not None
         try:
             yield
             if self._keep.file is not None:
                 self._keep.file.save()
         finally:
             self._keep.active = before
-
-    def keep_statements(self, keep: bool) -> None:
-        """Inside `keeping_statements`: whether statements compiled from now on are kept."""
-        self._keep.active = keep and self._keep.file is not None
 
     def arrow(self, t: ir.Table) -> pa.Table:
         """The rows of `t`, through the compiled-statement cache."""

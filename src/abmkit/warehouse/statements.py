@@ -6,6 +6,8 @@ compiled), but a new one — `abm score --incremental` from cron, a restarted se
 for it on every start. So while a caller asks for it (`Warehouse.keeping_statements`), the SQL of
 each statement is also kept in a file of the workspace, under a digest of the expression that is
 the same in every process: the same expression over the same tables compiles to the same SQL.
+A statement that holds a moment (a date or time written into its text) is not kept: the next one
+will hold another.
 
 The digest covers everything the compiler reads: every operation, its arguments and literals,
 every table's name, namespace and schema, and the versions of Ibis and sqlglot and the SQL
@@ -57,6 +59,8 @@ def _digest(value: object, seen: dict[int, tuple[object, bytes]]) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     if isinstance(value, ops.InMemoryTable):  # rows held in Python: not named by their digest
         raise Unkept(type(value).__name__)
+    if isinstance(value, ops.Literal) and value.dtype.is_temporal():
+        raise Unkept("a moment")  # (a statement that holds one is new each time it changes)
     if isinstance(value, Concrete):  # an operation, a data type, a schema, a namespace
         h.update(f"{type(value).__module__}.{type(value).__qualname__}(".encode())
         for name, arg in zip(value.__argnames__, value.__args__, strict=True):
