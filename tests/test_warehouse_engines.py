@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import ibis
 import pyarrow as pa
 import pytest
@@ -247,6 +249,27 @@ def test_pipelined_statements_run_in_order_and_a_failure_names_its_sql(wh):
     assert failed.value.table.startswith("_abm1_bad_") and "not a number" in failed.value.sql
     assert wh._pipe.pool is None and not wh._pipe.queued  # the queue is gone with its block
     assert wh.arrow(wh.table("accounts").select("account_id")).num_rows == 0
+
+
+def test_a_read_for_later_sees_the_statements_before_it_and_never_hangs(wh):
+    """`arrow_later` reads after the statements queued before it, without waiting for them
+    (DuckDB: on the pipeline's thread; elsewhere at once), and answers another thread waiting
+    for its rows; after a failure before it, that thread gets an error, not a wait forever."""
+    rows = pa.table({"n": pa.array([1, 2, 3], pa.int64())})
+    with wh.temporary(), wh.pipelined():
+        staged = wh.stage(rows, prefix="rows")
+        doubled = wh.temp("step", staged.mutate(n=staged.n * 2))
+        later = wh.arrow_later(doubled.agg(n=doubled.n.sum()))
+        with ThreadPoolExecutor(1) as pool:  # as the lookalike's training thread waits
+            assert pool.submit(lambda: later.result(timeout=60)).result().to_pylist() == [
+                {"n": 12}]  # fmt: skip
+    with pytest.raises(EngineError), wh.temporary(), wh.pipelined():
+        source = wh.stage(rows, prefix="rows")
+        bad = wh.temp("bad", source.mutate(n=ibis.literal("not a number").cast("int64")))
+        later = wh.arrow_later(bad)
+        with pytest.raises(EngineError):
+            later.result(timeout=60)
+        wh.count("accounts")
 
 
 def test_temporary_tables_are_named_by_order_and_compiled_once(wh):

@@ -170,13 +170,24 @@ def _percentile(values: np.ndarray) -> np.ndarray:
 def lookalike_accounts(wh: Warehouse) -> pa.Table:
     """One row per account, ordered by account_id: firmographics, whether it is a customer, and
     its technologies as ';A;b;' (NULL when unknown)."""
+    return lookalike_frame(*[wh.arrow(t) for t in lookalike_reads(wh)])
+
+
+def lookalike_reads(wh: Warehouse) -> tuple[ir.Table, ir.Table]:
+    """What `lookalike_accounts` reads: one row per account, and each distinct technologies
+    value (far fewer than accounts: each normalized once); `lookalike_frame` puts them
+    together."""
     t = wh.table("accounts")
-    frame = wh.arrow(t.select(
+    frame = t.select(
         "account_id", "industry", "country", employees=t.employees.cast(dt.float64),
         revenue=t.revenue.cast(dt.float64), techs="technologies",
         customer=t.account_id.isin(customers(wh).account_id).fill_null(False),
-    ).order_by("account_id"))  # fmt: skip
-    lists = wh.arrow(_tech_lists(t))  # far fewer than accounts: each normalized once
+    ).order_by("account_id")  # fmt: skip
+    return frame, _tech_lists(t)
+
+
+def lookalike_frame(frame: pa.Table, lists: pa.Table) -> pa.Table:
+    """The rows of `lookalike_reads`, each account with its technologies as ';A;b;'."""
     which = pc.index_in(frame["techs"], value_set=lists["technologies"].combine_chunks())
     techs = lists["techs"].take(which)
     return frame.set_column(frame.schema.get_field_index("techs"), "techs", techs).combine_chunks()

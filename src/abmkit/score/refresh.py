@@ -41,7 +41,7 @@ from abmkit.score.incremental import (
     touched_accounts,
     unseen_loads,
 )
-from abmkit.score.lookalike import Lookalike, lookalike_accounts, train_lookalike
+from abmkit.score.lookalike import Lookalike, lookalike_frame, lookalike_reads, train_lookalike
 from abmkit.score.propensity import expected_acv, predict
 from abmkit.score.reasons import STORED, define_view
 from abmkit.score.signals import (
@@ -235,8 +235,13 @@ def _refresh(wh: Warehouse, settings: Settings, as_of: dt.datetime | None,
     if scope is None:
         # The lookalike model learns from every account: trained on full refreshes only, in a
         # thread of its own while the engine computes the other scores.
+        rows = [wh.arrow_later(t) for t in lookalike_reads(wh)]  # (read before the scores)
+
+        def learn() -> Lookalike:
+            return train_lookalike(lookalike_frame(*[r.result() for r in rows]), settings)
+
         with ThreadPoolExecutor(1, thread_name_prefix="lookalike") as pool:
-            training = pool.submit(train_lookalike, lookalike_accounts(wh), settings)
+            training = pool.submit(learn)
             scored, reasons = score_table(wh, settings, at, model, lookalike=training.result,
                                           scan_at=scan_at)  # fmt: skip
         # computed now, while Python places tiers and clusters: only written in the transaction

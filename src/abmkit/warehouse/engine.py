@@ -181,6 +181,27 @@ class Warehouse:
             return t.to_pyarrow()
         return self._fetch_arrow(self.compile(t)).cast(t.schema().to_pyarrow())
 
+    def arrow_later(self, t: ir.Table) -> Future[pa.Table]:
+        """The rows of `t` as `arrow` reads them, after the statements queued so far: inside
+        `pipelined` the read is queued and this returns at once (another thread can wait for
+        the rows while this one builds the next statements); elsewhere it reads them now."""
+        rows: Future[pa.Table] = Future()
+        if self._pipe.pool is None:
+            rows.set_result(self.arrow(t))
+            return rows
+        sql, schema = self.compile(t), t.schema().to_pyarrow()
+
+        def run() -> None:
+            try:
+                rows.set_result(self._fetch_arrow(sql).cast(schema))
+            except BaseException as exc:
+                rows.set_exception(EngineError(str(exc).splitlines()[0], sql=sql))
+                raise
+
+        self._pipe.queue(run, skipped=lambda: rows.set_exception(
+            EngineError("not read: an earlier statement failed", sql=sql)))  # fmt: skip
+        return rows
+
     def _fetch_arrow(self, sql: str) -> pa.Table:
         """The rows of a DuckDB statement, as Arrow."""
         with self._over_held(sql):
@@ -544,9 +565,14 @@ class _Pipeline:
         self.pool, self.failed = ThreadPoolExecutor(1, thread_name_prefix="abm-sql"), False
         self.hold = True
 
-    def queue(self, run: Callable[[], object]) -> None:
+    def queue(self, run: Callable[[], object],
+              skipped: Callable[[], object] | None = None) -> None:  # fmt: skip
+        """Queue `run`; after a failure it is skipped (and `skipped` called instead)."""
+
         def job() -> None:
             if self.failed:
+                if skipped is not None:
+                    skipped()
                 return
             try:
                 run()
