@@ -94,6 +94,12 @@ def test_the_file_keeps_the_latest_statements_and_ignores_a_damaged_or_foreign_o
     damaged.put("k", "SELECT 1")
     damaged.save()  # replaced by a sound file
     assert StatementFile(path, "duckdb").get("k") == "SELECT 1"
+    blocked = tmp_path / "file" / "statements.json"
+    (tmp_path / "file").write_text("a file where the folder would be")
+    unwritable = StatementFile(blocked, "duckdb")
+    unwritable.put("k", "SELECT 1")
+    unwritable.save()  # a cache that cannot be written costs a compile later, never a failure
+    assert unwritable.get("k") == "SELECT 1" and (tmp_path / "file").is_file()
 
 
 def _one_touch(abm: Abm, folder: Path, account: dict, hours: int) -> None:

@@ -35,8 +35,9 @@ import ibis.expr.operations as ops
 import sqlglot
 from ibis.common.grounds import Concrete
 
-KEPT = 2000
-"""How many statements the file keeps (the oldest go first)."""
+KEPT = 500
+"""How many statements the file keeps (the oldest go first): a refresh has about a hundred, and
+each change of the scoring settings makes new ones."""
 PLAIN = (str, int, float, bool, bytes, type(None), decimal.Decimal, dt.datetime, dt.date,
          dt.time, dt.timedelta, uuid.UUID, enum.Enum)  # fmt: skip
 """Argument values whose `repr` names them exactly."""
@@ -104,21 +105,23 @@ class StatementFile:
 
     def save(self) -> None:
         """Write the file if anything was added (atomically: a reader sees the old file or the
-        new one, never half of one)."""
+        new one, never half of one). A file that cannot be written is left as it is: the work
+        that compiled the statements is done, and the next process compiles them again."""
         if not self._added or self._sql is None:
             return
         entries = list(self._sql.items())[-KEPT:]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".statements-")
+        self._added = 0
+        temporary = None
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".statements-")
             with os.fdopen(fd, "w") as f:
                 json.dump(self.header | {"statements": dict(entries)}, f)
             os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        self._added = 0
+        except OSError:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
 
     def _entries(self) -> dict[str, str]:
         if self._sql is None:
