@@ -64,7 +64,7 @@ def test_the_digest_tells_different_expressions_apart(old, new):
     assert digest(_expression(**{old: new}).op()) != digest(_expression().op())
 
 
-def test_rows_held_in_python_and_moments_are_not_named_by_a_digest():
+def test_rows_held_in_python_moments_and_deep_nests_are_not_named_by_a_digest():
     t = ibis.memtable({"a": [1, 2]})
     with pytest.raises(Unkept):
         digest(t.filter(t.a > 1).op())
@@ -72,6 +72,11 @@ def test_rows_held_in_python_and_moments_are_not_named_by_a_digest():
                             "import ibis": "import datetime as dt, ibis"})  # fmt: skip
     with pytest.raises(Unkept):
         digest(moment.op())
+    deep = ibis.table({"a": "int64"}, name="touches")
+    for i in range(600):  # (the compiler merges these; the digest would recurse too deep)
+        deep = deep.mutate(b=deep.a + i).filter(deep.a > i)
+    with pytest.raises(Unkept):
+        digest(deep.op())
 
 
 def test_the_file_keeps_the_latest_statements_and_ignores_a_damaged_or_foreign_one(tmp_path):

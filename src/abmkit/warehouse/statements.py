@@ -50,7 +50,10 @@ class Unkept(Exception):
 def digest(node: Concrete) -> str:
     """A digest of an Ibis expression's operation that is the same in every process (Python's
     own hashes of strings are not)."""
-    return _digest(node, {}).hex()
+    try:
+        return _digest(node, {}).hex()
+    except RecursionError:  # deeper than Python recurses (the compiler copes): not kept
+        raise Unkept("an expression nested too deep") from None
 
 
 def _digest(value: object, seen: dict[int, tuple[object, bytes]]) -> bytes:
