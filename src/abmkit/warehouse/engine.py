@@ -193,14 +193,22 @@ class Warehouse:
 
         def run() -> None:
             try:
-                rows.set_result(self._fetch_arrow(sql).cast(schema))
+                rows.set_result(self._fetched(sql).cast(schema))
             except BaseException as exc:
-                rows.set_exception(EngineError(str(exc).splitlines()[0], sql=sql))
+                rows.set_exception(exc)
                 raise
 
         self._pipe.queue(run, skipped=lambda: rows.set_exception(
             EngineError("not read: an earlier statement failed", sql=sql)))  # fmt: skip
         return rows
+
+    def _fetched(self, sql: str, table: str | None = None) -> pa.Table:
+        """`_fetch_arrow` for a queued step: a failure is re-raised naming the SQL (and the
+        working table it was to fill)."""
+        try:
+            return self._fetch_arrow(sql)
+        except Exception as exc:
+            raise EngineError(str(exc).splitlines()[0], table=table, sql=sql) from exc
 
     def _fetch_arrow(self, sql: str) -> pa.Table:
         """The rows of a DuckDB statement, as Arrow."""
@@ -405,13 +413,7 @@ class Warehouse:
         self._held.add(name)
 
         def run() -> None:
-            if sql is None:
-                table = rows.select(schema.names)
-            else:
-                try:
-                    table = self._fetch_arrow(sql)
-                except Exception as exc:
-                    raise EngineError(str(exc).splitlines()[0], table=name, sql=sql) from exc
+            table = rows.select(schema.names) if sql is None else self._fetched(sql, name)
             if table.schema != target:  # the schema's types, as a temporary table would have
                 table = table.cast(target)
             self.con.con.register(name, table)
